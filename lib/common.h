@@ -1,0 +1,53 @@
+/* common.h - error convention shared by lib/, sae/ and cmd/.
+ *
+ * Library functions never print and never exit. A failing function writes a
+ * one-line message into a caller-supplied buffer `err` (SS_ERRLEN bytes) that
+ * names the file and the field at fault, and returns a status code that the
+ * CLI turns into its exit code:
+ *   SS_OK (0)      success
+ *   SS_ERUNTIME (1) runtime failure (out of memory, I/O error, ...)
+ *   SS_EINPUT (2)  bad input: malformed file, wrong shape, bad flag value
+ */
+#ifndef SS_COMMON_H
+#define SS_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SS_ERRLEN 512
+
+enum { SS_OK = 0, SS_ERUNTIME = 1, SS_EINPUT = 2 };
+
+/* Format a message into err (may be NULL) and return code. */
+int ss_fail(char *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Read a whole file into a NUL-terminated heap buffer. *len excludes the NUL. */
+int ss_read_file(const char *path, char **buf, size_t *len, char *err);
+
+/* Atomic output: open a temporary file beside `path`; ss_commit renames it into
+ * place, ss_abort removes it. An interrupted run never leaves a partial file and
+ * never clobbers an existing one. */
+typedef struct {
+    char path[4096];     /* final destination */
+    char tmp[4096];      /* temporary file in the same directory */
+    void *fp;            /* FILE* open for writing */
+} ss_outfile;
+int ss_out_open(ss_outfile *o, const char *path, char *err);
+int ss_out_commit(ss_outfile *o, char *err);
+void ss_out_abort(ss_outfile *o);
+
+/* Checked allocation helpers: return NULL on overflow or failure. */
+void *ss_calloc(size_t n, size_t size);
+void *ss_malloc2(size_t n, size_t size);
+
+/* Monotonic wall clock in seconds. */
+double ss_now(void);
+
+/* UTF-8 validity check of a byte range. Returns 1 if valid. */
+int ss_utf8_valid(const char *s, size_t len);
+
+/* sha256 of a file as 64 hex chars + NUL. */
+int ss_sha256_file(const char *path, char hex[65], char *err);
+
+#endif

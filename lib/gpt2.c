@@ -1,0 +1,273 @@
+/* gpt2.c - GPT-2 forward pass with KV cache and hook points.
+ *
+ * One call runs T new tokens after the s->pos already cached ones:
+ *
+ *   x = wte[tok] + wpe[pos]                          hook_embed, hook_pos_embed
+ *   for each block l:                                blocks.l.hook_resid_pre
+ *       a = attn(ln_1(x))   (z: heads before c_proj) attn.hook_z, attn.hook_pattern
+ *       x = x + a                                    hook_attn_out, hook_resid_mid
+ *       m = mlp(ln_2(x))    (gelu_new)               mlp.hook_post, hook_mlp_out
+ *       x = x + m                                    hook_resid_post
+ *   logits = ln_f(x) @ wte^T                         ln_final.hook_normalized
+ *
+ * Only the positions whose logits are asked for are unembedded.
+ */
+#include "gpt2.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------- kernels --- */
+
+void gpt2_layernorm(float *out, const float *in, const float *w, const float *b, int T, int C, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *x = in + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        float mean = 0.0f;
+        for (int i = 0; i < C; i++) mean += x[i];
+        mean /= (float)C;
+        float var = 0.0f;
+        for (int i = 0; i < C; i++) { float d = x[i] - mean; var += d * d; }
+        var /= (float)C;
+        float rstd = 1.0f / sqrtf(var + eps);
+        for (int i = 0; i < C; i++) o[i] = (x[i] - mean) * rstd * w[i] + b[i];
+    }
+}
+
+void gpt2_gelu(float *x, int n) {
+    const float s = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(s * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void gpt2_matmul(float *out, const float *in, const float *W, const float *b, int T, int IC, int OC) {
+    for (int t = 0; t < T; t++) {
+        if (b) memcpy(out + (size_t)t * OC, b, (size_t)OC * sizeof(float));
+        else memset(out + (size_t)t * OC, 0, (size_t)OC * sizeof(float));
+    }
+    if (T == 1) /* OpenBLAS does not turn M=1 sgemm into sgemv itself */
+        cblas_sgemv(CblasRowMajor, CblasTrans, IC, OC, 1.0f, W, OC, in, 1, 1.0f, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, OC, IC, 1.0f, in, IC, W, OC, 1.0f, out, OC);
+}
+
+/* ----------------------------------------------------------- run state --- */
+
+int gpt2_state_build(gpt2_state **out, const gpt2_model *m, int n_ctx, char *err) {
+    *out = NULL;
+    const gpt2_config *c = &m->cfg;
+    if (n_ctx <= 0 || n_ctx > c->n_positions) n_ctx = c->n_positions;
+    gpt2_state *s = ss_calloc(1, sizeof *s);
+    if (!s) return ss_fail(err, SS_ERUNTIME, "out of memory");
+    s->m = m;
+    s->n_ctx = n_ctx;
+    s->stop_layer = c->n_layer;
+    size_t C = (size_t)c->n_embd, N = (size_t)n_ctx, L = (size_t)c->n_layer;
+    s->k_cache = ss_malloc2(L * N, C * sizeof(float));
+    s->v_cache = ss_malloc2(L * N, C * sizeof(float));
+    /* x, xn, z, tmp: C each; qkv: 3C; h: 4C; att: N; mean: 1 */
+    size_t per_pos = 4 * C + 3 * C + 4 * C + N + 1;
+    s->mem = ss_malloc2(N, per_pos * sizeof(float));
+    if (!s->k_cache || !s->v_cache || !s->mem) {
+        gpt2_state_free(s);
+        return ss_fail(err, SS_ERUNTIME, "out of memory for a %d-position context", n_ctx);
+    }
+    float *p = s->mem;
+    s->x = p;    p += N * C;
+    s->xn = p;   p += N * C;
+    s->z = p;    p += N * C;
+    s->tmp = p;  p += N * C;
+    s->qkv = p;  p += N * 3 * C;
+    s->h = p;    p += N * 4 * C;
+    s->att = p;  p += N * N;
+    s->mean = p;
+    *out = s;
+    return SS_OK;
+}
+
+void gpt2_state_free(gpt2_state *s) {
+    if (!s) return;
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->mem);
+    free(s->pattern);
+    free(s);
+}
+
+void gpt2_state_reset(gpt2_state *s) { s->pos = 0; }
+
+int gpt2_add_hook(gpt2_state *s, const gpt2_hook_point *hp, gpt2_hook_fn fn, void *ctx, int center, char *err) {
+    if (s->n_hooks >= GPT2_MAX_HOOKS) return ss_fail(err, SS_EINPUT, "too many hooks (max %d)", GPT2_MAX_HOOKS);
+    if (center && !gpt2_hook_is_residual(hp)) {
+        char nm[128];
+        gpt2_hook_name(hp, nm, sizeof nm);
+        return ss_fail(err, SS_EINPUT, "hook '%s': centring applies to residual-stream hooks only", nm);
+    }
+    if (hp->kind == GPT2_HOOK_PATTERN && !s->pattern) {
+        size_t NH = (size_t)s->m->cfg.n_head, N = (size_t)s->n_ctx;
+        s->pattern = ss_malloc2(NH * N, N * sizeof(float));
+        if (!s->pattern) return ss_fail(err, SS_ERUNTIME, "out of memory for attention patterns");
+    }
+    gpt2_hook *h = &s->hooks[s->n_hooks++];
+    h->hp = *hp;
+    h->fn = fn;
+    h->ctx = ctx;
+    h->center = center;
+    return SS_OK;
+}
+
+void gpt2_clear_hooks(gpt2_state *s) {
+    s->n_hooks = 0;
+    s->stop_layer = s->m->cfg.n_layer;
+}
+
+void gpt2_stop_after_hooks(gpt2_state *s) {
+    int stop = 0;
+    for (int i = 0; i < s->n_hooks; i++) {
+        const gpt2_hook_point *hp = &s->hooks[i].hp;
+        int need;
+        if (hp->kind == GPT2_HOOK_EMBED || hp->kind == GPT2_HOOK_POS_EMBED) need = 0;
+        else if (hp->kind == GPT2_HOOK_RESID_PRE) need = hp->layer;
+        else if (hp->kind == GPT2_HOOK_LN_FINAL) need = s->m->cfg.n_layer + 1;
+        else need = hp->layer + 1;
+        if (need > stop) stop = need;
+    }
+    s->stop_layer = s->n_hooks ? stop : s->m->cfg.n_layer;
+}
+
+/* Run every hook registered at (kind, layer) on act (T, width). Centring
+   hooks see x - mean(x) per row; whatever they change is added back. */
+static int run_hooks(gpt2_state *s, gpt2_hook_kind kind, int layer, float *act, int T, int width, int pos0, char *err) {
+    for (int i = 0; i < s->n_hooks; i++) {
+        gpt2_hook *h = &s->hooks[i];
+        if (h->hp.kind != kind || h->hp.layer != layer) continue;
+        if (h->center) {
+            for (int t = 0; t < T; t++) {
+                float *r = act + (size_t)t * width, mu = 0.0f;
+                for (int j = 0; j < width; j++) mu += r[j];
+                mu /= (float)width;
+                s->mean[t] = mu;
+                for (int j = 0; j < width; j++) r[j] -= mu;
+            }
+        }
+        int rc = h->fn(h->ctx, &h->hp, act, T, width, pos0, err);
+        if (h->center)
+            for (int t = 0; t < T; t++) {
+                float *r = act + (size_t)t * width;
+                for (int j = 0; j < width; j++) r[j] += s->mean[t];
+            }
+        if (rc) return rc;
+    }
+    return SS_OK;
+}
+
+static int has_hook(const gpt2_state *s, gpt2_hook_kind kind, int layer) {
+    for (int i = 0; i < s->n_hooks; i++)
+        if (s->hooks[i].hp.kind == kind && s->hooks[i].hp.layer == layer) return 1;
+    return 0;
+}
+
+/* Causal self-attention of T new positions against the pos0+T cached keys.
+   qkv (T, 3C) -> z (T, C); k/v (pos0+T, C) rows of this layer's cache. */
+static void attention(gpt2_state *s, int l, int T, int pos0, int want_pattern) {
+    const gpt2_config *c = &s->m->cfg;
+    int C = c->n_embd, NH = c->n_head, HS = C / NH, N = pos0 + T;
+    float *kc = s->k_cache + (size_t)l * s->n_ctx * C;
+    float *vc = s->v_cache + (size_t)l * s->n_ctx * C;
+    float scale = 1.0f / sqrtf((float)HS);
+    for (int t = 0; t < T; t++) { /* append this call's keys and values */
+        memcpy(kc + (size_t)(pos0 + t) * C, s->qkv + (size_t)t * 3 * C + C, (size_t)C * sizeof(float));
+        memcpy(vc + (size_t)(pos0 + t) * C, s->qkv + (size_t)t * 3 * C + 2 * C, (size_t)C * sizeof(float));
+    }
+    for (int h = 0; h < NH; h++) {
+        float *att = s->att; /* (T, N) scores for head h */
+        const float *q = s->qkv + h * HS;
+        if (T == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, N, HS, scale, kc + h * HS, C, q, 1, 0.0f, att, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, N, HS, scale, q, 3 * C, kc + h * HS, C,
+                        0.0f, att, N);
+        for (int t = 0; t < T; t++) { /* causal softmax over keys 0..pos0+t */
+            float *row = att + (size_t)t * N;
+            int valid = pos0 + t + 1;
+            float mx = row[0];
+            for (int j = 1; j < valid; j++) if (row[j] > mx) mx = row[j];
+            float sum = 0.0f;
+            for (int j = 0; j < valid; j++) { row[j] = expf(row[j] - mx); sum += row[j]; }
+            float inv = 1.0f / sum;
+            for (int j = 0; j < valid; j++) row[j] *= inv;
+            for (int j = valid; j < N; j++) row[j] = 0.0f;
+        }
+        if (want_pattern)
+            memcpy(s->pattern + (size_t)h * T * N, att, (size_t)T * N * sizeof(float));
+        if (T == 1)
+            cblas_sgemv(CblasRowMajor, CblasTrans, N, HS, 1.0f, vc + h * HS, C, att, 1, 0.0f, s->z + h * HS, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, N, 1.0f, att, N, vc + h * HS, C,
+                        0.0f, s->z + h * HS, C);
+    }
+}
+
+int gpt2_forward(gpt2_state *s, const int *tokens, int T, float *logits, int all_logits, char *err) {
+    const gpt2_model *m = s->m;
+    const gpt2_config *c = &m->cfg;
+    int C = c->n_embd, V = c->vocab_size, pos0 = s->pos, rc;
+    if (T <= 0) return ss_fail(err, SS_EINPUT, "no tokens to run");
+    if (pos0 + T > s->n_ctx)
+        return ss_fail(err, SS_EINPUT, "sequence of %d tokens exceeds the context of %d positions", pos0 + T, s->n_ctx);
+    for (int t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= V)
+            return ss_fail(err, SS_EINPUT, "token id %d at position %d is outside the vocabulary (%d)", tokens[t], pos0 + t, V);
+
+    /* embeddings: x (T, C) */
+    float *x = s->x, *xn = s->xn, *tmp = s->tmp;
+    int hook_emb = has_hook(s, GPT2_HOOK_EMBED, -1), hook_pos = has_hook(s, GPT2_HOOK_POS_EMBED, -1);
+    for (int t = 0; t < T; t++) memcpy(x + (size_t)t * C, m->wte + (size_t)tokens[t] * C, (size_t)C * sizeof(float));
+    if (hook_emb && (rc = run_hooks(s, GPT2_HOOK_EMBED, -1, x, T, C, pos0, err))) return rc;
+    for (int t = 0; t < T; t++) memcpy(tmp + (size_t)t * C, m->wpe + (size_t)(pos0 + t) * C, (size_t)C * sizeof(float));
+    if (hook_pos && (rc = run_hooks(s, GPT2_HOOK_POS_EMBED, -1, tmp, T, C, pos0, err))) return rc;
+    for (size_t i = 0; i < (size_t)T * C; i++) x[i] += tmp[i];
+
+    int stop = s->stop_layer;
+    for (int l = 0; l < c->n_layer; l++) {
+        const gpt2_layer *w = &m->layers[l];
+        if ((rc = run_hooks(s, GPT2_HOOK_RESID_PRE, l, x, T, C, pos0, err))) return rc;
+        if (l >= stop) break;
+        /* attention */
+        gpt2_layernorm(xn, x, w->ln1_w, w->ln1_b, T, C, c->ln_eps);
+        gpt2_matmul(s->qkv, xn, w->attn_w, w->attn_b, T, C, 3 * C);
+        int want_pattern = has_hook(s, GPT2_HOOK_PATTERN, l);
+        attention(s, l, T, pos0, want_pattern);
+        if (want_pattern && (rc = run_hooks(s, GPT2_HOOK_PATTERN, l, s->pattern, T, pos0 + T, pos0, err))) return rc;
+        if ((rc = run_hooks(s, GPT2_HOOK_ATTN_Z, l, s->z, T, C, pos0, err))) return rc;
+        gpt2_matmul(tmp, s->z, w->proj_w, w->proj_b, T, C, C);
+        if ((rc = run_hooks(s, GPT2_HOOK_ATTN_OUT, l, tmp, T, C, pos0, err))) return rc;
+        for (size_t i = 0; i < (size_t)T * C; i++) x[i] += tmp[i];
+        if ((rc = run_hooks(s, GPT2_HOOK_RESID_MID, l, x, T, C, pos0, err))) return rc;
+        /* MLP */
+        gpt2_layernorm(xn, x, w->ln2_w, w->ln2_b, T, C, c->ln_eps);
+        gpt2_matmul(s->h, xn, w->fc_w, w->fc_b, T, C, 4 * C);
+        gpt2_gelu(s->h, T * 4 * C);
+        if ((rc = run_hooks(s, GPT2_HOOK_MLP_POST, l, s->h, T, 4 * C, pos0, err))) return rc;
+        gpt2_matmul(tmp, s->h, w->fcp_w, w->fcp_b, T, 4 * C, C);
+        if ((rc = run_hooks(s, GPT2_HOOK_MLP_OUT, l, tmp, T, C, pos0, err))) return rc;
+        for (size_t i = 0; i < (size_t)T * C; i++) x[i] += tmp[i];
+        if ((rc = run_hooks(s, GPT2_HOOK_RESID_POST, l, x, T, C, pos0, err))) return rc;
+    }
+    s->pos = pos0 + T;
+    if (stop < c->n_layer) return SS_OK;   /* only early activations were wanted */
+
+    /* final layernorm and unembedding of the positions asked for */
+    gpt2_layernorm(xn, x, m->lnf_w, m->lnf_b, T, C, c->ln_eps);
+    if ((rc = run_hooks(s, GPT2_HOOK_LN_FINAL, -1, xn, T, C, pos0, err))) return rc;
+    if (!logits) return SS_OK;
+    if (all_logits && T > 1)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, V, C, 1.0f, xn, C, m->wte, C, 0.0f, logits, V);
+    else
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, m->wte, C, xn + (size_t)(T - 1) * C, 1, 0.0f, logits, 1);
+    return SS_OK;
+}

@@ -1,0 +1,161 @@
+/* gpt2_weights.c - load an HF GPT-2 directory into a gpt2_model.
+ *
+ * Accepts model.safetensors or a sharded model.safetensors.index.json, tensor
+ * names with or without the "transformer." prefix (save_pretrained vs the
+ * official files), and F32/F16/BF16 tensors. F32 tensors are used in place
+ * from the mmap (no copy); others are converted to f32 once.
+ */
+#include "gpt2.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void gpt2_free(gpt2_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    for (int i = 0; i < m->n_files; i++) st_close(&m->files[i]);
+    free(m->files);
+    free(m->layers);
+    free(m);
+}
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Open the shard files listed in an index's weight_map (each once). */
+static int open_sharded(gpt2_model *m, const char *index_path, char *err) {
+    char *text;
+    int rc = ss_read_file(index_path, &text, NULL, err);
+    if (rc) return rc;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
+    if (!cJSON_IsObject(wm)) {
+        cJSON_Delete(root);
+        return ss_fail(err, SS_EINPUT, "%s: missing object 'weight_map'", index_path);
+    }
+    int cap = cJSON_GetArraySize(wm);
+    char **names = ss_calloc((size_t)cap, sizeof(char *));
+    int nn = 0;
+    for (const cJSON *e = wm->child; e; e = e->next) {
+        if (!cJSON_IsString(e) || strchr(e->valuestring, '/') || strstr(e->valuestring, "..")) {
+            rc = ss_fail(err, SS_EINPUT, "%s: weight_map['%.64s'] is not a file name in the directory", index_path, e->string);
+            break;
+        }
+        int seen = 0;
+        for (int i = 0; i < nn; i++) seen |= strcmp(names[i], e->valuestring) == 0;
+        if (!seen) names[nn++] = e->valuestring;
+    }
+    if (!rc) {
+        m->files = ss_calloc((size_t)(nn ? nn : 1), sizeof(st_file));
+        for (int i = 0; i < nn && !rc; i++) {
+            char p[8192];
+            snprintf(p, sizeof p, "%s/%s", m->dir, names[i]);
+            rc = st_open(&m->files[i], p, err);
+            if (!rc) m->n_files++;
+        }
+    }
+    free(names);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Find `name` with or without the "transformer." prefix in any shard. */
+static const st_tensor *find_tensor(const gpt2_model *m, const char *name, const st_file **file) {
+    char pre[512];
+    snprintf(pre, sizeof pre, "transformer.%s", name);
+    for (int i = 0; i < m->n_files; i++) {
+        const st_tensor *t = st_find(&m->files[i], name);
+        if (!t) t = st_find(&m->files[i], pre);
+        if (t) { *file = &m->files[i]; return t; }
+    }
+    return NULL;
+}
+
+/* Bind one weight: check shape, then point into the mmap (f32, aligned) or
+   convert into an owned f32 buffer. Rejects NaN/inf. */
+static int bind(gpt2_model *m, const char *name, int ndim, int64_t d0, int64_t d1, const float **out, char *err) {
+    const st_file *f = NULL;
+    const st_tensor *t = find_tensor(m, name, &f);
+    if (!t) return ss_fail(err, SS_EINPUT, "%s: missing tensor '%s' (also tried 'transformer.%s')", m->dir, name, name);
+    int64_t shape[2] = {d0, d1};
+    int rc = st_check_shape(f, t, ndim, shape, err);
+    if (rc) return rc;
+    const float *p;
+    if (t->dtype == ST_F32 && ((uintptr_t)t->data % 4) == 0) {
+        p = t->data;
+    } else {
+        float *buf = ss_malloc2((size_t)t->numel, sizeof(float));
+        if (!buf) return ss_fail(err, SS_ERUNTIME, "%s: out of memory converting '%s'", f->path, t->name);
+        rc = st_to_f32(f, t, buf, err);
+        if (rc) { free(buf); return rc; }
+        m->owned[m->n_owned++] = buf;
+        p = buf;
+    }
+    for (int64_t i = 0; i < t->numel; i++)
+        if (!isfinite(p[i]))
+            return ss_fail(err, SS_EINPUT, "%s: tensor '%s': non-finite value at index %lld", f->path, t->name, (long long)i);
+    m->weight_bytes += (size_t)t->numel * 4;
+    *out = p;
+    return SS_OK;
+}
+
+int gpt2_load(gpt2_model **out, const char *dir, char *err) {
+    *out = NULL;
+    gpt2_model *m = ss_calloc(1, sizeof *m);
+    if (!m) return ss_fail(err, SS_ERUNTIME, "out of memory");
+    snprintf(m->dir, sizeof m->dir, "%s", dir);
+    char p[8192];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    int rc = gpt2_config_load(&m->cfg, p, err);
+    if (rc) { gpt2_free(m); return rc; }
+    const gpt2_config *c = &m->cfg;
+
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    if (file_exists(p)) {
+        m->files = ss_calloc(1, sizeof(st_file));
+        rc = st_open(&m->files[0], p, err);
+        if (!rc) m->n_files = 1;
+    } else {
+        snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+        if (file_exists(p)) rc = open_sharded(m, p, err);
+        else rc = ss_fail(err, SS_EINPUT, "%s: no model.safetensors or model.safetensors.index.json", dir);
+    }
+    if (rc) { gpt2_free(m); return rc; }
+
+    int L = c->n_layer, C = c->n_embd;
+    m->owned = ss_calloc((size_t)(16 * L + 8), sizeof(float *));
+    m->layers = ss_calloc((size_t)L, sizeof(gpt2_layer));
+    if (!m->owned || !m->layers) { gpt2_free(m); return ss_fail(err, SS_ERUNTIME, "out of memory"); }
+
+    rc = bind(m, "wte.weight", 2, c->vocab_size, C, &m->wte, err);
+    if (!rc) rc = bind(m, "wpe.weight", 2, c->n_positions, C, &m->wpe, err);
+    if (!rc) rc = bind(m, "ln_f.weight", 1, C, 0, &m->lnf_w, err);
+    if (!rc) rc = bind(m, "ln_f.bias", 1, C, 0, &m->lnf_b, err);
+    for (int l = 0; l < L && !rc; l++) {
+        gpt2_layer *ly = &m->layers[l];
+        struct { const char *suffix; int nd; int64_t d0, d1; const float **dst; } w[] = {
+            {"ln_1.weight", 1, C, 0, &ly->ln1_w},          {"ln_1.bias", 1, C, 0, &ly->ln1_b},
+            {"attn.c_attn.weight", 2, C, 3 * C, &ly->attn_w}, {"attn.c_attn.bias", 1, 3 * C, 0, &ly->attn_b},
+            {"attn.c_proj.weight", 2, C, C, &ly->proj_w},  {"attn.c_proj.bias", 1, C, 0, &ly->proj_b},
+            {"ln_2.weight", 1, C, 0, &ly->ln2_w},          {"ln_2.bias", 1, C, 0, &ly->ln2_b},
+            {"mlp.c_fc.weight", 2, C, 4 * C, &ly->fc_w},   {"mlp.c_fc.bias", 1, 4 * C, 0, &ly->fc_b},
+            {"mlp.c_proj.weight", 2, 4 * C, C, &ly->fcp_w}, {"mlp.c_proj.bias", 1, C, 0, &ly->fcp_b},
+        };
+        for (size_t i = 0; i < sizeof w / sizeof w[0] && !rc; i++) {
+            char name[256];
+            snprintf(name, sizeof name, "h.%d.%s", l, w[i].suffix);
+            rc = bind(m, name, w[i].nd, w[i].d0, w[i].d1, w[i].dst, err);
+        }
+    }
+    if (rc) { gpt2_free(m); return rc; }
+    *out = m;
+    return SS_OK;
+}

@@ -1,0 +1,197 @@
+/* safetensors.c - see safetensors.h. */
+#include "safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct { const char *name; st_dtype d; size_t size; } DTYPES[] = {
+    {"F32", ST_F32, 4}, {"F16", ST_F16, 2}, {"BF16", ST_BF16, 2}, {"F64", ST_F64, 8},
+    {"I64", ST_I64, 8}, {"I32", ST_I32, 4}, {"I16", ST_I16, 2},  {"I8", ST_I8, 1},
+    {"U8", ST_U8, 1},   {"BOOL", ST_BOOL, 1},
+};
+#define N_DTYPES (sizeof DTYPES / sizeof DTYPES[0])
+
+const char *st_dtype_name(st_dtype d) {
+    for (size_t i = 0; i < N_DTYPES; i++)
+        if (DTYPES[i].d == d) return DTYPES[i].name;
+    return "?";
+}
+
+size_t st_dtype_size(st_dtype d) {
+    for (size_t i = 0; i < N_DTYPES; i++)
+        if (DTYPES[i].d == d) return DTYPES[i].size;
+    return 0;
+}
+
+void st_close(st_file *f) {
+    if (!f) return;
+    if (f->tensors) {
+        for (int i = 0; i < f->n; i++) free(f->tensors[i].name);
+        free(f->tensors);
+    }
+    if (f->map && f->map != MAP_FAILED) munmap(f->map, f->size);
+    memset(f, 0, sizeof *f);
+}
+
+/* Parse one tensor entry of the JSON header into t; checks everything. */
+static int parse_entry(const st_file *f, const cJSON *e, size_t data_start, st_tensor *t, char *err) {
+    const char *nm = e->string;
+    if (!cJSON_IsObject(e)) return ss_fail(err, SS_EINPUT, "%s: tensor '%s': entry is not an object", f->path, nm);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsString(dt)) return ss_fail(err, SS_EINPUT, "%s: tensor '%s': missing field 'dtype'", f->path, nm);
+    size_t esize = 0;
+    for (size_t i = 0; i < N_DTYPES; i++)
+        if (strcmp(dt->valuestring, DTYPES[i].name) == 0) { t->dtype = DTYPES[i].d; esize = DTYPES[i].size; }
+    if (!esize) return ss_fail(err, SS_EINPUT, "%s: tensor '%s': unsupported dtype '%.16s'", f->path, nm, dt->valuestring);
+    if (!cJSON_IsArray(sh)) return ss_fail(err, SS_EINPUT, "%s: tensor '%s': missing field 'shape'", f->path, nm);
+    int nd = cJSON_GetArraySize(sh);
+    if (nd > ST_MAX_DIMS) return ss_fail(err, SS_EINPUT, "%s: tensor '%s': shape has %d dims (max %d)", f->path, nm, nd, ST_MAX_DIMS);
+    t->ndim = nd;
+    int64_t numel = 1;
+    for (int i = 0; i < nd; i++) {
+        const cJSON *d = cJSON_GetArrayItem(sh, i);
+        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e15 || d->valuedouble != (double)(int64_t)d->valuedouble)
+            return ss_fail(err, SS_EINPUT, "%s: tensor '%s': shape[%d] is not a non-negative integer", f->path, nm, i);
+        t->shape[i] = (int64_t)d->valuedouble;
+        if (t->shape[i] && numel > INT64_MAX / t->shape[i])
+            return ss_fail(err, SS_EINPUT, "%s: tensor '%s': shape overflows", f->path, nm);
+        numel *= t->shape[i];
+    }
+    t->numel = numel;
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2)
+        return ss_fail(err, SS_EINPUT, "%s: tensor '%s': missing field 'data_offsets'", f->path, nm);
+    double b = cJSON_GetArrayItem(off, 0)->valuedouble, en = cJSON_GetArrayItem(off, 1)->valuedouble;
+    if (!cJSON_IsNumber(cJSON_GetArrayItem(off, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(off, 1)) ||
+        b < 0 || en < b || en > 1e18)
+        return ss_fail(err, SS_EINPUT, "%s: tensor '%s': bad data_offsets", f->path, nm);
+    size_t begin = (size_t)b, end = (size_t)en;
+    if ((uint64_t)numel > (uint64_t)SIZE_MAX / esize || end - begin != (size_t)numel * esize)
+        return ss_fail(err, SS_EINPUT, "%s: tensor '%s': data_offsets span %zu bytes but shape x dtype needs %lld",
+                       f->path, nm, end - begin, (long long)numel * (long long)esize);
+    if (end > f->size - data_start)
+        return ss_fail(err, SS_EINPUT, "%s: tensor '%s': data_offsets [%zu, %zu) run past end of file (%zu data bytes)",
+                       f->path, nm, begin, end, f->size - data_start);
+    t->data = (const char *)f->map + data_start + begin;
+    t->nbytes = end - begin;
+    t->name = strdup(nm);
+    if (!t->name) return ss_fail(err, SS_ERUNTIME, "%s: out of memory", f->path);
+    return SS_OK;
+}
+
+int st_open(st_file *f, const char *path, char *err) {
+    memset(f, 0, sizeof *f);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return ss_fail(err, SS_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat stb;
+    if (fstat(fd, &stb) != 0 || !S_ISREG(stb.st_mode)) {
+        close(fd);
+        return ss_fail(err, SS_EINPUT, "%s: not a regular file", path);
+    }
+    f->size = (size_t)stb.st_size;
+    if (f->size < 8) { close(fd); return ss_fail(err, SS_EINPUT, "%s: file too short for a safetensors header (%zu bytes)", path, f->size); }
+    f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (f->map == MAP_FAILED) { f->map = NULL; return ss_fail(err, SS_ERUNTIME, "%s: mmap failed: %s", path, strerror(errno)); }
+
+    const unsigned char *p = f->map;
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)p[i] << (8 * i);
+    if (hlen == 0 || hlen > f->size - 8 || hlen > (100u << 20)) {
+        int rc = ss_fail(err, SS_EINPUT, "%s: header length %llu does not fit in the file (%zu bytes)", path,
+                         (unsigned long long)hlen, f->size);
+        st_close(f);
+        return rc;
+    }
+    cJSON *root = cJSON_ParseWithLength((const char *)p + 8, (size_t)hlen);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        st_close(f);
+        return ss_fail(err, SS_EINPUT, "%s: header is not a JSON object", path);
+    }
+    int n = 0;
+    for (cJSON *e = root->child; e; e = e->next)
+        if (strcmp(e->string, "__metadata__") != 0) n++;
+    f->tensors = ss_calloc((size_t)n, sizeof(st_tensor));
+    if (!f->tensors) { cJSON_Delete(root); st_close(f); return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path); }
+    size_t data_start = 8 + (size_t)hlen;
+    int rc = SS_OK;
+    for (cJSON *e = root->child; e && rc == SS_OK; e = e->next) {
+        if (strcmp(e->string, "__metadata__") == 0) continue;
+        rc = parse_entry(f, e, data_start, &f->tensors[f->n], err);
+        if (rc == SS_OK) f->n++;
+    }
+    cJSON_Delete(root);
+    if (rc != SS_OK) { st_close(f); return rc; }
+    return SS_OK;
+}
+
+const st_tensor *st_find(const st_file *f, const char *name) {
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    return NULL;
+}
+
+float st_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (man == 0) bits = sign;
+        else { /* subnormal: renormalise */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) { man <<= 1; exp--; }
+            man &= 0x3FF;
+            bits = sign | (exp << 23) | (man << 13);
+        }
+    } else if (exp == 31) bits = sign | 0x7F800000 | (man << 13);
+    else bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    float out;
+    memcpy(&out, &bits, 4);
+    return out;
+}
+
+float st_bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float out;
+    memcpy(&out, &bits, 4);
+    return out;
+}
+
+int st_to_f32(const st_file *f, const st_tensor *t, float *out, char *err) {
+    const unsigned char *src = t->data;
+    int64_t n = t->numel;
+    switch (t->dtype) {
+    case ST_F32: memcpy(out, src, (size_t)n * 4); break;
+    case ST_F16:
+        for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, src + 2 * i, 2); out[i] = st_f16_to_f32(h); }
+        break;
+    case ST_BF16:
+        for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, src + 2 * i, 2); out[i] = st_bf16_to_f32(h); }
+        break;
+    case ST_F64:
+        for (int64_t i = 0; i < n; i++) { double d; memcpy(&d, src + 8 * i, 8); out[i] = (float)d; }
+        break;
+    default:
+        return ss_fail(err, SS_EINPUT, "%s: tensor '%s': dtype %s is not a float type", f->path, t->name, st_dtype_name(t->dtype));
+    }
+    return SS_OK;
+}
+
+int st_check_shape(const st_file *f, const st_tensor *t, int ndim, const int64_t *shape, char *err) {
+    int ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
+    if (ok) return SS_OK;
+    char want[128] = "", got[128] = "";
+    for (int i = 0; i < ndim; i++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "", (long long)shape[i]);
+    for (int i = 0; i < t->ndim; i++) snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)t->shape[i]);
+    return ss_fail(err, SS_EINPUT, "%s: tensor '%s': shape [%s], expected [%s]", f->path, t->name, got, want);
+}
