@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Write random GPT-2 weights as an HF-layout directory (config.json,
+model.safetensors, tokenizer files) for benchmarks. Not committed: rerun
+`/usr/bin/python3 bench/make_weights.py bench/data/gpt2-small` to recreate.
+
+Sizes: --size small (12 layers, 768 wide, 124M params) by default; --size tiny
+for quick checks. Weights use HF's init (normal std 0.02, LN 1/0) perturbed a
+little so nothing is degenerate. Writes f32 unless --dtype f16.
+"""
+import argparse, json, os, shutil, struct, sys
+import numpy as np
+
+SIZES = {
+    "small": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024),
+    "tiny": dict(n_layer=2, n_embd=64, n_head=4, n_positions=128),
+}
+
+
+def save_safetensors(path, tensors):
+    """Minimal safetensors writer: header JSON + raw little-endian bytes."""
+    header, offset, blobs = {}, 0, []
+    for name, arr in tensors.items():
+        arr = np.ascontiguousarray(arr)
+        dt = {np.float32: "F32", np.float16: "F16"}[arr.dtype.type]
+        b = arr.tobytes()
+        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--size", default="small", choices=SIZES)
+    ap.add_argument("--dtype", default="f32", choices=["f32", "f16"])
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    cfg = dict(SIZES[a.size], vocab_size=50257, layer_norm_epsilon=1e-5, model_type="gpt2",
+               activation_function="gelu_new", bos_token_id=50256, eos_token_id=50256)
+    L, C, V, P = cfg["n_layer"], cfg["n_embd"], cfg["vocab_size"], cfg["n_positions"]
+    rng = np.random.default_rng(a.seed)
+    dt = np.float32 if a.dtype == "f32" else np.float16
+    r = lambda *s, std=0.02: (rng.standard_normal(s, dtype=np.float32) * std).astype(dt)
+    t = {"transformer.wte.weight": r(V, C), "transformer.wpe.weight": r(P, C, std=0.01),
+         "transformer.ln_f.weight": (1 + r(C, std=0.1)).astype(dt), "transformer.ln_f.bias": r(C)}
+    for l in range(L):
+        p = f"transformer.h.{l}."
+        t.update({p + "ln_1.weight": (1 + r(C, std=0.1)).astype(dt), p + "ln_1.bias": r(C),
+                  p + "attn.c_attn.weight": r(C, 3 * C), p + "attn.c_attn.bias": r(3 * C),
+                  p + "attn.c_proj.weight": r(C, C), p + "attn.c_proj.bias": r(C),
+                  p + "ln_2.weight": (1 + r(C, std=0.1)).astype(dt), p + "ln_2.bias": r(C),
+                  p + "mlp.c_fc.weight": r(C, 4 * C), p + "mlp.c_fc.bias": r(4 * C),
+                  p + "mlp.c_proj.weight": r(4 * C, C), p + "mlp.c_proj.bias": r(C)})
+    os.makedirs(a.out, exist_ok=True)
+    save_safetensors(os.path.join(a.out, "model.safetensors"), t)
+    with open(os.path.join(a.out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    here = os.path.dirname(os.path.abspath(__file__))
+    for fn in ("vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(here, "..", "weights", "gpt2-tokenizer", fn), os.path.join(a.out, fn))
+    print(f"wrote {a.out}: {sum(x.size for x in t.values()) / 1e6:.1f}M parameters ({a.dtype})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

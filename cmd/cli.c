@@ -1,0 +1,414 @@
+/* cli.c - shared pieces of the saesteer CLI (see cli.h). */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "npy.h"
+#include "sae.h"
+
+#ifndef SAESTEER_HOME
+#define SAESTEER_HOME "."
+#endif
+#define DEFAULT_MODEL "weights/model"
+#define DEFAULT_SAE "weights/saes/blocks.2.hook_resid_pre.h5"
+
+const char *cli_cmd_name = "saesteer";
+
+int cli_fail(int code, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p; p++) if (*p == '\n') *p = ' ';
+    fprintf(stderr, "saesteer %s: %s\n", cli_cmd_name, msg);
+    return code;
+}
+
+const char *cli_value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        cli_fail(SS_EINPUT, "%s needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return cli_fail(SS_EINPUT, "%s: '%.40s' is not an integer in [%ld, %ld]", flag, s, lo, hi);
+    *out = v;
+    return SS_OK;
+}
+
+int cli_float(const char *flag, const char *s, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return cli_fail(SS_EINPUT, "%s: '%.40s' is not a finite number in [%g, %g]", flag, s, lo, hi);
+    *out = (float)v;
+    return SS_OK;
+}
+
+int cli_float_list(const char *flag, const char *s, float **out, int *n) {
+    *out = NULL;
+    *n = 0;
+    char *copy = strdup(s), *save = NULL;
+    float *v = calloc(strlen(s) + 1, sizeof(float));
+    int rc = SS_OK;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
+        rc = cli_float(flag, tok, -1e6, 1e6, &v[(*n)++]);
+    if (!rc && *n == 0) rc = cli_fail(SS_EINPUT, "%s: empty list", flag);
+    free(copy);
+    if (rc) { free(v); *n = 0; return rc; }
+    *out = v;
+    return SS_OK;
+}
+
+int cli_int_list(const char *flag, const char *s, long lo, long hi, int **out, int *n) {
+    *out = NULL;
+    *n = 0;
+    char *copy = strdup(s), *save = NULL;
+    int *v = calloc(strlen(s) + 1, sizeof(int));
+    int rc = SS_OK;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        long x;
+        rc = cli_int(flag, tok, lo, hi, &x);
+        v[(*n)++] = (int)x;
+    }
+    if (!rc && *n == 0) rc = cli_fail(SS_EINPUT, "%s: empty list", flag);
+    free(copy);
+    if (rc) { free(v); *n = 0; return rc; }
+    *out = v;
+    return SS_OK;
+}
+
+static const char *home(void) {
+    const char *h = getenv("SAESTEER_HOME");
+    return h && *h ? h : SAESTEER_HOME;
+}
+
+const char *cli_default_model(void) {
+    static char buf[4096];
+    const char *e = getenv("SAESTEER_MODEL");
+    if (e && *e) return e;
+    snprintf(buf, sizeof buf, "%s/%s", home(), DEFAULT_MODEL);
+    return buf;
+}
+
+const char *cli_default_sae(void) {
+    static char buf[4096];
+    const char *e = getenv("SAESTEER_SAE");
+    if (e && *e) return e;
+    snprintf(buf, sizeof buf, "%s/%s", home(), DEFAULT_SAE);
+    return buf;
+}
+
+static int is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int cli_load_model(cli_model *cm, const char *dir) {
+    char err[SS_ERRLEN];
+    memset(cm, 0, sizeof *cm);
+    if (!dir) dir = cli_default_model();
+    double t0 = ss_now();
+    int rc = gpt2_load(&cm->model, dir, err);
+    if (rc) return cli_fail(rc, "%s", err);
+    char vocab[4200], merges[4200];
+    snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
+    snprintf(merges, sizeof merges, "%s/merges.txt", dir);
+    if (!is_file(vocab) && !is_file(merges) && cm->model->cfg.vocab_size == 50257) {
+        /* weights-only checkpoints (save_pretrained without a tokenizer):
+           GPT-2's tokenizer is the only one a 50257-token GPT-2 uses */
+        snprintf(vocab, sizeof vocab, "%s/weights/gpt2-tokenizer/vocab.json", home());
+        snprintf(merges, sizeof merges, "%s/weights/gpt2-tokenizer/merges.txt", home());
+        fprintf(stderr, "saesteer %s: note: %s has no vocab.json/merges.txt; using the GPT-2 tokenizer shipped in weights/gpt2-tokenizer\n",
+                cli_cmd_name, dir);
+    }
+    rc = tok_load(&cm->tok, vocab, merges, err);
+    if (rc) { gpt2_free(cm->model); cm->model = NULL; return cli_fail(rc, "%s", err); }
+    if (tok_vocab_size(cm->tok) > cm->model->cfg.vocab_size) {
+        int v = tok_vocab_size(cm->tok);
+        cli_free_model(cm);
+        return cli_fail(SS_EINPUT, "%s: tokenizer has %d tokens but config.json vocab_size is smaller", dir, v);
+    }
+    cm->load_s = ss_now() - t0;
+    return SS_OK;
+}
+
+void cli_free_model(cli_model *cm) {
+    tok_free(cm->tok);
+    gpt2_free(cm->model);
+    memset(cm, 0, sizeof *cm);
+}
+
+int cli_encode(const cli_model *cm, const char *text, int no_bos, int **ids, int *n) {
+    char err[SS_ERRLEN];
+    int *raw = NULL, nraw = 0;
+    int rc = tok_encode(cm->tok, text, strlen(text), &raw, &nraw, err);
+    if (rc) return cli_fail(rc, "--text: %s", err);
+    int total = nraw + (no_bos ? 0 : 1);
+    if (total == 0) { free(raw); return cli_fail(SS_EINPUT, "--text is empty and --no-bos leaves no tokens"); }
+    if (total > cm->model->cfg.n_positions) {
+        free(raw);
+        return cli_fail(SS_EINPUT, "prompt has %d tokens but the model's context (n_positions) is %d", total,
+                        cm->model->cfg.n_positions);
+    }
+    int *out = malloc((size_t)total * sizeof(int));
+    if (!no_bos) out[0] = cm->model->cfg.bos_id;
+    if (nraw) memcpy(out + (no_bos ? 0 : 1), raw, (size_t)nraw * sizeof(int));
+    free(raw);
+    *ids = out;
+    *n = total;
+    return SS_OK;
+}
+
+int cli_read_text_file(const char *path, char **text, size_t *len) {
+    char err[SS_ERRLEN];
+    int rc = ss_read_file(path, text, len, err);
+    if (rc) return cli_fail(rc, "%s", err);
+    if (!ss_utf8_valid(*text, *len)) {
+        free(*text);
+        *text = NULL;
+        return cli_fail(SS_EINPUT, "%s: not valid UTF-8", path);
+    }
+    return SS_OK;
+}
+
+/* ------------------------------------------------------ steering flags --- */
+
+#define MAX_HOOK_ARGS 32
+
+struct cli_steer {
+    const char *vec_path;        /* --steer-vector */
+    const char *hooks[MAX_HOOK_ARGS]; int n_hooks;  /* --hook (all given) */
+    const char *steer_hook;      /* --steer-hook (else the first --hook) */
+    float scale; int have_scale; /* --scale */
+    float clamp; int have_clamp; /* --clamp */
+    int ablate;                  /* --ablate */
+    const char *sae_path;        /* --sae */
+    int *latents; int n_latents; /* --latent I[,J..] */
+    const char *positions;       /* --positions */
+    const char *replace;         /* --sae-replace */
+    /* loaded by cli_steer_apply */
+    npy_array vec;
+    steer_add add;
+    sae_dict *sae;
+    sae_intervention *iv;
+};
+
+const char *cli_steer_help =
+    "steering (any of logits, cache, generate):\n"
+    "  --steer-vector V.npy --hook NAME --scale S   add S*V at NAME (a 2-D V adds row p at position p)\n"
+    "  --steer-hook NAME                            hook for the vector when --hook lists cache reads\n"
+    "  --sae PATH --latent I[,J..] --scale S        boost: add S*W_dec[i] at the SAE's hook\n"
+    "  --sae PATH --latent I[,J..] --clamp V        clamp latent(s) to V, keeping the SAE's error\n"
+    "  --sae PATH --latent I[,J..] --ablate         clamp to 0\n"
+    "  --sae PATH --sae-replace recon|recon+error   replace the activation by the SAE's reconstruction\n"
+    "  --positions all|last|i,j,k                   where to intervene (default all, generated tokens too;\n"
+    "                                               last = the final position of every forward step)\n";
+
+cli_steer *cli_steer_new(void) { return calloc(1, sizeof(cli_steer)); }
+
+void cli_steer_free(cli_steer *st) {
+    if (!st) return;
+    npy_free(&st->vec);
+    sae_intervention_free(st->iv);
+    sae_free(st->sae);
+    free(st->latents);
+    free(st);
+}
+
+int cli_steer_flag(cli_steer *st, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v;
+#define VAL() do { if (!(v = cli_value(argc, argv, i))) return -1; } while (0)
+    if (!strcmp(a, "--steer-vector")) { VAL(); st->vec_path = v; return 1; }
+    if (!strcmp(a, "--hook")) {
+        VAL();
+        if (st->n_hooks >= MAX_HOOK_ARGS) { cli_fail(SS_EINPUT, "too many --hook flags (max %d)", MAX_HOOK_ARGS); return -1; }
+        st->hooks[st->n_hooks++] = v;
+        return 1;
+    }
+    if (!strcmp(a, "--steer-hook")) { VAL(); st->steer_hook = v; return 1; }
+    if (!strcmp(a, "--scale")) { VAL(); if (cli_float(a, v, -1e6, 1e6, &st->scale)) return -1; st->have_scale = 1; return 1; }
+    if (!strcmp(a, "--clamp")) { VAL(); if (cli_float(a, v, -1e6, 1e6, &st->clamp)) return -1; st->have_clamp = 1; return 1; }
+    if (!strcmp(a, "--ablate")) { st->ablate = 1; return 1; }
+    if (!strcmp(a, "--sae")) { VAL(); st->sae_path = v; return 1; }
+    if (!strcmp(a, "--latent")) {
+        VAL();
+        int *l, n;
+        if (cli_int_list(a, v, 0, 1L << 30, &l, &n)) return -1;
+        st->latents = realloc(st->latents, (size_t)(st->n_latents + n) * sizeof(int));
+        memcpy(st->latents + st->n_latents, l, (size_t)n * sizeof(int));
+        st->n_latents += n;
+        free(l);
+        return 1;
+    }
+    if (!strcmp(a, "--positions")) {
+        VAL();
+        steer_positions p;
+        char err[SS_ERRLEN];
+        if (steer_positions_parse(v, &p, err)) { cli_fail(SS_EINPUT, "%s", err); return -1; }
+        st->positions = v;
+        return 1;
+    }
+    if (!strcmp(a, "--sae-replace")) {
+        VAL();
+        if (strcmp(v, "recon") && strcmp(v, "recon+error")) { cli_fail(SS_EINPUT, "--sae-replace must be recon or recon+error"); return -1; }
+        st->replace = v;
+        return 1;
+    }
+#undef VAL
+    return 0;
+}
+
+int cli_steer_active(const cli_steer *st) {
+    return st->vec_path || st->n_latents > 0 || st->replace;
+}
+
+int cli_steer_hooks(const cli_steer *st, const char ***names) {
+    *names = (const char **)st->hooks;
+    return st->n_hooks;
+}
+
+/* Check that the flags form one coherent intervention. */
+static int steer_validate(const cli_steer *st) {
+    if (st->vec_path && (st->n_latents || st->replace))
+        return cli_fail(SS_EINPUT, "use --steer-vector or --sae --latent/--sae-replace, not both");
+    if (st->vec_path) {
+        if (!st->steer_hook && st->n_hooks == 0) return cli_fail(SS_EINPUT, "--steer-vector needs --hook NAME");
+        if (!st->have_scale) return cli_fail(SS_EINPUT, "--steer-vector needs --scale S");
+        if (st->have_clamp || st->ablate) return cli_fail(SS_EINPUT, "--clamp/--ablate apply to --sae latents, not vectors");
+    }
+    if (st->n_latents) {
+        int modes = st->have_scale + st->have_clamp + st->ablate;
+        if (modes != 1) return cli_fail(SS_EINPUT, "--latent needs exactly one of --scale S (boost), --clamp V or --ablate");
+    } else if (!st->vec_path && (st->have_clamp || st->ablate)) {
+        return cli_fail(SS_EINPUT, "--clamp/--ablate need --sae PATH --latent I");
+    }
+    return SS_OK;
+}
+
+int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s) {
+    char err[SS_ERRLEN];
+    int rc = steer_validate(st);
+    if (rc) return rc;
+    steer_positions pos;
+    steer_positions_parse(st->positions, &pos, err);
+    if (st->vec_path) {
+        const char *hname = st->steer_hook ? st->steer_hook : st->hooks[0];
+        gpt2_hook_point hp;
+        if ((rc = gpt2_hook_parse(&cm->model->cfg, hname, &hp, err))) return cli_fail(rc, "--hook: %s", err);
+        if (hp.kind == GPT2_HOOK_PATTERN) return cli_fail(SS_EINPUT, "--hook %s: attention patterns cannot be steered", hname);
+        if ((rc = npy_load(&st->vec, st->vec_path, err))) return cli_fail(rc, "--steer-vector: %s", err);
+        int width = gpt2_hook_width(&cm->model->cfg, &hp);
+        int64_t w = st->vec.ndim ? st->vec.shape[st->vec.ndim - 1] : 0;
+        if (st->vec.ndim < 1 || st->vec.ndim > 2 || w != width)
+            return cli_fail(SS_EINPUT, "%s: vector of shape %s%lld must be (%d,) or (P, %d) for hook %s", st->vec_path,
+                            st->vec.ndim == 2 ? "(P, " : "(", (long long)w, width, width, hname);
+        for (int64_t i = 0; i < st->vec.numel; i++)
+            if (!isfinite(st->vec.data[i])) return cli_fail(SS_EINPUT, "%s: non-finite value at index %lld", st->vec_path, (long long)i);
+        st->add.vec = st->vec.data;
+        st->add.rows = st->vec.ndim == 2 ? (int)st->vec.shape[0] : 1;
+        st->add.width = width;
+        st->add.scale = st->scale;
+        st->add.pos = pos;
+        if ((rc = gpt2_add_hook(s, &hp, steer_add_hook, &st->add, 0, err))) return cli_fail(rc, "%s", err);
+    }
+    if (st->n_latents || st->replace) {
+        const char *path = st->sae_path ? st->sae_path : cli_default_sae();
+        if (!st->sae && (rc = sae_load(&st->sae, path, err))) return cli_fail(rc, "%s", err);
+        gpt2_hook_point hp;
+        if ((rc = sae_check_model(st->sae, &cm->model->cfg, &hp, err))) return cli_fail(rc, "%s", err);
+        sae_edit *edits = calloc((size_t)(st->n_latents + 1), sizeof(sae_edit));
+        for (int i = 0; i < st->n_latents; i++) {
+            if (st->latents[i] >= st->sae->d_sae) {
+                free(edits);
+                return cli_fail(SS_EINPUT, "--latent %d out of range: %s has %d latents", st->latents[i], path, st->sae->d_sae);
+            }
+            edits[i].latent = st->latents[i];
+            edits[i].kind = st->have_scale ? SAE_EDIT_BOOST : SAE_EDIT_CLAMP;
+            edits[i].value = st->have_scale ? st->scale : st->have_clamp ? st->clamp : 0.0f;
+        }
+        sae_replace rep = !st->replace ? SAE_REPLACE_NONE
+                          : strcmp(st->replace, "recon") == 0 ? SAE_REPLACE_RECON : SAE_REPLACE_RECON_ERR;
+        rc = sae_intervention_new(&st->iv, st->sae, edits, st->n_latents, &pos, rep, err);
+        free(edits);
+        if (rc) return cli_fail(rc, "%s", err);
+        if ((rc = sae_intervention_attach(st->iv, s, err))) return cli_fail(rc, "%s", err);
+    }
+    return SS_OK;
+}
+
+/* sha256 of a file, or of the weights file inside a SAELens folder */
+static void add_sha(cJSON *o, const char *key, const char *path) {
+    char hex[65], err[SS_ERRLEN], p[4200];
+    struct stat stb;
+    if (stat(path, &stb) == 0 && S_ISDIR(stb.st_mode)) {
+        snprintf(p, sizeof p, "%s/sae_weights.safetensors", path);
+        if (!is_file(p)) snprintf(p, sizeof p, "%s/model.safetensors", path);
+        path = p;
+    }
+    if (ss_sha256_file(path, hex, err) == SS_OK) cJSON_AddStringToObject(o, key, hex);
+}
+
+cJSON *cli_steer_json(const cli_steer *st) {
+    cJSON *o = cJSON_CreateObject();
+    if (st->vec_path) {
+        cJSON_AddStringToObject(o, "method", "vector");
+        cJSON_AddStringToObject(o, "steer_vector", st->vec_path);
+        add_sha(o, "steer_vector_sha256", st->vec_path);
+        cJSON_AddStringToObject(o, "hook", st->steer_hook ? st->steer_hook : st->hooks[0]);
+        cJSON_AddNumberToObject(o, "scale", st->scale);
+    } else if (st->n_latents || st->replace) {
+        const char *path = st->sae_path ? st->sae_path : cli_default_sae();
+        cJSON_AddStringToObject(o, "method", st->replace ? "sae-replace" : st->have_scale ? "sae-boost" : "sae-clamp");
+        cJSON_AddStringToObject(o, "sae", path);
+        add_sha(o, "sae_sha256", path);
+        if (st->sae) cJSON_AddStringToObject(o, "hook", st->sae->hook_name);
+        cJSON *l = cJSON_AddArrayToObject(o, "latents");
+        for (int i = 0; i < st->n_latents; i++) cJSON_AddItemToArray(l, cJSON_CreateNumber(st->latents[i]));
+        if (st->have_scale) cJSON_AddNumberToObject(o, "scale", st->scale);
+        if (st->have_clamp || st->ablate) cJSON_AddNumberToObject(o, "clamp", st->ablate ? 0.0 : st->clamp);
+        if (st->replace) cJSON_AddStringToObject(o, "replace", st->replace);
+    } else {
+        cJSON_AddStringToObject(o, "method", "none");
+    }
+    cJSON_AddStringToObject(o, "positions", st->positions ? st->positions : "all");
+    return o;
+}
+
+int cli_record_append(const char *path, cJSON *obj) {
+    char *line = cJSON_PrintUnformatted(obj);
+    FILE *f = fopen(path, "a");
+    if (!f) { free(line); return cli_fail(SS_ERUNTIME, "--record %s: cannot open: %s", path, strerror(errno)); }
+    /* one write of the whole line: concurrent appenders never interleave */
+    size_t n = strlen(line);
+    line[n] = '\n';
+    int bad = fwrite(line, 1, n + 1, f) != n + 1;
+    bad |= fclose(f) != 0;
+    line[n] = '\0';
+    free(line);
+    if (bad) return cli_fail(SS_ERUNTIME, "--record %s: write failed", path);
+    return SS_OK;
+}
+
+void cli_print_json(cJSON *obj) {
+    char *s = cJSON_PrintUnformatted(obj);
+    fputs(s, stdout);
+    fputc('\n', stdout);
+    free(s);
+}

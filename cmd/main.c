@@ -1,0 +1,59 @@
+/* main.c - saesteer: dispatch to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_tokenize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+/* sae subcommands (cmd_sae.c) */
+int cmd_encode(int argc, char **argv) __attribute__((weak));
+int cmd_convert(int argc, char **argv) __attribute__((weak));
+int cmd_info(int argc, char **argv) __attribute__((weak));
+int cmd_latents(int argc, char **argv) __attribute__((weak));
+int cmd_sae_eval(int argc, char **argv) __attribute__((weak));
+
+static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMANDS[] = {
+    {"tokenize", cmd_tokenize, "text -> GPT-2 token ids"},
+    {"logits", cmd_logits, "logits (T, vocab) for a prompt, optionally steered"},
+    {"cache", cmd_cache, "activations at TransformerLens hook points"},
+    {"generate", cmd_generate, "continue a prompt (greedy or sampled), optionally steered"},
+    {"encode", NULL, "SAE latent activations (and reconstruction) for a prompt"},
+    {"convert", NULL, "SAELens folder -> saesteer HDF5 dictionary"},
+    {"info", NULL, "describe a dictionary"},
+    {"latents", NULL, "top latents per token of a prompt"},
+    {"sae-eval", NULL, "reconstruction and CE-loss metrics of a dictionary over a text file"},
+};
+#define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
+
+static cli_cmd_fn lookup(const char *name) {
+    if (!strcmp(name, "encode")) return cmd_encode;
+    if (!strcmp(name, "convert")) return cmd_convert;
+    if (!strcmp(name, "info")) return cmd_info;
+    if (!strcmp(name, "latents")) return cmd_latents;
+    if (!strcmp(name, "sae-eval")) return cmd_sae_eval;
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(COMMANDS[i].name, name)) return COMMANDS[i].fn;
+    return NULL;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: saesteer SUBCOMMAND [options]   (saesteer SUBCOMMAND --help for its options)\n\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+    fprintf(f, "\n--model DIR defaults to the shipped model (weights/model), --sae PATH to the shipped dictionary.\n"
+               "Exit codes: 0 ok, 1 runtime failure, 2 bad input or usage.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
+    cli_cmd_fn fn = lookup(argv[1]);
+    if (!fn) {
+        fprintf(stderr, "saesteer: unknown subcommand '%.64s' (see saesteer --help)\n", argv[1]);
+        return 2;
+    }
+    cli_cmd_name = argv[1];
+    return fn(argc - 1, argv + 1);
+}
