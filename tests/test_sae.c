@@ -1,0 +1,644 @@
+/* test_sae.c - sae/: encode/decode per architecture and normalisation,
+ * SAELens folder import (v6 and pre-6.0 configs), HDF5 v1 round trips,
+ * hostile inputs, interventions; against the SAELens/HF fixtures in
+ * tests/fixtures/saes (made by tests/fixtures' generator on the GPU machine)
+ * when they are present. */
+#include "testutil.h"
+
+#include "sae.h"
+#include "gpt2.h"
+#include "npy.h"
+
+#include <CUnit/Basic.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char TMP[4096];
+
+/* ------------------------------------------------------------ helpers --- */
+static uint64_t rng_state = 88172645463325252ull;
+static float frand(void) {   /* uniform in [-1, 1) */
+    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+static void fill(float *a, size_t n, float scale) { for (size_t i = 0; i < n; i++) a[i] = scale * frand(); }
+
+static const char *tmp(const char *name) {
+    static char buf[8][4200];
+    static int k = 0;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", TMP, name);
+    return buf[k];
+}
+
+/* A random dictionary of the given architecture (built in memory). */
+static sae_dict *make_dict(sae_arch arch, sae_norm norm, int C, int S) {
+    sae_dict *d = calloc(1, sizeof *d);
+    snprintf(d->path, sizeof d->path, "mem");
+    d->arch = arch; d->norm = norm; d->d_in = C; d->d_sae = S;
+    d->k = arch == SAE_TOPK ? 5 : 0;
+    snprintf(d->hook_name, sizeof d->hook_name, "blocks.1.hook_resid_pre");
+    snprintf(d->model_name, sizeof d->model_name, "tiny");
+    d->apply_b_dec_to_input = 1; d->prepend_bos = 1; d->context_size = 64;
+    d->W_enc = malloc(sizeof(float) * C * S); fill(d->W_enc, (size_t)C * S, 0.5f);
+    d->W_dec = malloc(sizeof(float) * C * S); fill(d->W_dec, (size_t)C * S, 0.5f);
+    d->b_enc = malloc(sizeof(float) * S); fill(d->b_enc, S, arch == SAE_GATED ? 0.0f : 0.3f);
+    d->b_dec = malloc(sizeof(float) * C); fill(d->b_dec, C, 0.2f);
+    if (arch == SAE_JUMPRELU) { d->threshold = malloc(sizeof(float) * S); for (int i = 0; i < S; i++) d->threshold[i] = 0.3f * (frand() + 1.0f); }
+    if (arch == SAE_GATED) {
+        d->b_gate = malloc(sizeof(float) * S); fill(d->b_gate, S, 0.3f);
+        d->b_mag = malloc(sizeof(float) * S); fill(d->b_mag, S, 0.3f);
+        d->r_mag = malloc(sizeof(float) * S); fill(d->r_mag, S, 0.5f);
+    }
+    return d;
+}
+
+/* Straight-from-the-formula reference (double precision). */
+static void ref_encode(const sae_dict *d, const float *x, int T, float *f, double *shift, double *outs) {
+    int C = d->d_in, S = d->d_sae;
+    double *xc = malloc(sizeof(double) * C), *h = malloc(sizeof(double) * S);
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * C;
+        double mu = 0, in = 1, out = 1, sh = 0;
+        if (d->norm == SAE_NORM_CONSTANT_RESCALE) {
+            double n = 0; for (int j = 0; j < C; j++) n += (double)xr[j] * xr[j];
+            n = sqrt(n); in = sqrt((double)C) / n; out = 1.0 / in;
+        } else if (d->norm == SAE_NORM_LAYER) {
+            for (int j = 0; j < C; j++) mu += xr[j];
+            mu /= C;
+            double v = 0; for (int j = 0; j < C; j++) v += (xr[j] - mu) * (xr[j] - mu);
+            double sd = sqrt(v / (C - 1));
+            in = 1.0 / (sd + 1e-5); out = sd; sh = mu;
+        }
+        shift[t] = sh; outs[t] = out;
+        for (int j = 0; j < C; j++) xc[j] = (xr[j] - sh) * in - (d->apply_b_dec_to_input ? d->b_dec[j] : 0);
+        for (int i = 0; i < S; i++) {
+            double p = 0;
+            for (int j = 0; j < C; j++) p += xc[j] * d->W_enc[(size_t)j * S + i];
+            h[i] = p;
+        }
+        float *fr = f + (size_t)t * S;
+        for (int i = 0; i < S; i++) {
+            double v = h[i] + d->b_enc[i];
+            switch (d->arch) {
+            case SAE_STANDARD: case SAE_TOPK: fr[i] = (float)(v > 0 ? v : 0); break;
+            case SAE_JUMPRELU: fr[i] = (float)((v > d->threshold[i] && v > 0) ? v : 0); break;
+            case SAE_GATED: {
+                double mag = h[i] * exp(d->r_mag[i]) + d->b_mag[i];
+                fr[i] = (float)((h[i] + d->b_gate[i] > 0 && mag > 0) ? mag : 0);
+            } break;
+            }
+        }
+        if (d->arch == SAE_TOPK) {   /* keep the k largest pre-activations */
+            for (int i = 0; i < S; i++) {
+                double v = h[i] + d->b_enc[i];
+                int above = 0;
+                for (int j = 0; j < S; j++) above += (h[j] + d->b_enc[j]) > v;
+                if (above >= d->k) fr[i] = 0;
+            }
+        }
+    }
+    free(xc); free(h);
+}
+
+static void ref_decode(const sae_dict *d, const float *f, int T, const double *shift, const double *outs, float *rec) {
+    int C = d->d_in, S = d->d_sae;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < C; j++) {
+            double v = d->b_dec[j];
+            for (int i = 0; i < S; i++) v += (double)f[(size_t)t * S + i] * d->W_dec[(size_t)i * C + j];
+            rec[(size_t)t * C + j] = (float)(v * outs[t] + shift[t]);
+        }
+}
+
+/* Minimal safetensors writer: n tensors of f32 (ndim 1 or 2). */
+typedef struct { const char *name; const float *data; int ndim; int64_t shape[2]; } st_out;
+static void write_st(const char *path, const st_out *ts, int n) {
+    char hdr[8192];
+    size_t p = 0, off = 0;
+    p += (size_t)snprintf(hdr + p, sizeof hdr - p, "{");
+    for (int i = 0; i < n; i++) {
+        size_t bytes = sizeof(float) * (size_t)ts[i].shape[0] * (size_t)(ts[i].ndim == 2 ? ts[i].shape[1] : 1);
+        if (ts[i].ndim == 2)
+            p += (size_t)snprintf(hdr + p, sizeof hdr - p, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
+                                  i ? "," : "", ts[i].name, (long long)ts[i].shape[0], (long long)ts[i].shape[1], off, off + bytes);
+        else
+            p += (size_t)snprintf(hdr + p, sizeof hdr - p, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],\"data_offsets\":[%zu,%zu]}",
+                                  i ? "," : "", ts[i].name, (long long)ts[i].shape[0], off, off + bytes);
+        off += bytes;
+    }
+    p += (size_t)snprintf(hdr + p, sizeof hdr - p, "}");
+    while (p % 8) hdr[p++] = ' ';
+    FILE *f = fopen(path, "wb");
+    uint64_t hl = p;
+    fwrite(&hl, 8, 1, f);
+    fwrite(hdr, 1, p, f);
+    for (int i = 0; i < n; i++)
+        fwrite(ts[i].data, sizeof(float), (size_t)ts[i].shape[0] * (size_t)(ts[i].ndim == 2 ? ts[i].shape[1] : 1), f);
+    fclose(f);
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A SAELens folder for d (weights of its architecture) with this cfg.json. */
+static void write_folder(const char *dir, const sae_dict *d, const char *cfg) {
+    mkdir(dir, 0755);
+    char p[4300];
+    snprintf(p, sizeof p, "%s/cfg.json", dir);
+    write_text(p, cfg);
+    int C = d->d_in, S = d->d_sae, n = 0;
+    st_out ts[8];
+    ts[n++] = (st_out){"W_enc", d->W_enc, 2, {C, S}};
+    ts[n++] = (st_out){"W_dec", d->W_dec, 2, {S, C}};
+    ts[n++] = (st_out){"b_dec", d->b_dec, 1, {C, 0}};
+    if (d->arch != SAE_GATED) ts[n++] = (st_out){"b_enc", d->b_enc, 1, {S, 0}};
+    if (d->threshold) ts[n++] = (st_out){"threshold", d->threshold, 1, {S, 0}};
+    if (d->b_gate) {
+        ts[n++] = (st_out){"b_gate", d->b_gate, 1, {S, 0}};
+        ts[n++] = (st_out){"b_mag", d->b_mag, 1, {S, 0}};
+        ts[n++] = (st_out){"r_mag", d->r_mag, 1, {S, 0}};
+    }
+    snprintf(p, sizeof p, "%s/sae_weights.safetensors", dir);
+    write_st(p, ts, n);
+}
+
+static int arr_eq(const float *a, const float *b, size_t n) {
+    if (!a || !b) return a == b;
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+static int dict_eq(const sae_dict *a, const sae_dict *b) {
+    size_t C = (size_t)a->d_in, S = (size_t)a->d_sae;
+    int ok = a->arch == b->arch && a->norm == b->norm && a->d_in == b->d_in && a->d_sae == b->d_sae && a->k == b->k &&
+             !strcmp(a->hook_name, b->hook_name) && !strcmp(a->model_name, b->model_name) &&
+             a->apply_b_dec_to_input == b->apply_b_dec_to_input && a->center_writing_weights == b->center_writing_weights &&
+             a->prepend_bos == b->prepend_bos && a->context_size == b->context_size;
+    if (!ok) { printf("  metadata differs\n"); return 0; }
+    ok = arr_eq(a->W_enc, b->W_enc, C * S) && arr_eq(a->W_dec, b->W_dec, C * S) && arr_eq(a->b_enc, b->b_enc, S) &&
+         arr_eq(a->b_dec, b->b_dec, C) && arr_eq(a->threshold, b->threshold, S) && arr_eq(a->b_gate, b->b_gate, S) &&
+         arr_eq(a->b_mag, b->b_mag, S) && arr_eq(a->r_mag, b->r_mag, S) && arr_eq(a->log_sparsity, b->log_sparsity, S);
+    if (!ok) { printf("  arrays differ\n"); return 0; }
+    if ((a->labels == NULL) != (b->labels == NULL)) { printf("  labels presence differs\n"); return 0; }
+    if (a->labels)
+        for (size_t i = 0; i < S; i++)
+            if (strcmp(a->labels[i] ? a->labels[i] : "", b->labels[i] ? b->labels[i] : "")) { printf("  label %zu differs\n", i); return 0; }
+    if ((a->source == NULL) != (b->source == NULL) || (a->source && strcmp(a->source, b->source))) { printf("  source differs\n"); return 0; }
+    return 1;
+}
+
+/* ------------------------------------------------------ encode/decode --- */
+static void check_arch_norm(sae_arch arch, sae_norm norm) {
+    int C = 16, S = 40, T = 7;
+    sae_dict *d = make_dict(arch, norm, C, S);
+    float *x = malloc(sizeof(float) * T * C), *f = malloc(sizeof(float) * T * S), *fr = malloc(sizeof(float) * T * S);
+    float *rec = malloc(sizeof(float) * T * C), *rr = malloc(sizeof(float) * T * C);
+    double sh[7], os[7];
+    fill(x, (size_t)T * C, 2.0f);
+    char err[SS_ERRLEN], name[96];
+    CU_ASSERT_EQUAL_FATAL(sae_encode(d, x, T, f, err), SS_OK);
+    ref_encode(d, x, T, fr, sh, os);
+    snprintf(name, sizeof name, "encode %s/%s", sae_arch_name(arch), sae_norm_name(norm));
+    CU_ASSERT(tu_allclose(name, f, fr, (size_t)T * S, 1e-5f, 1e-5f));
+    CU_ASSERT_EQUAL(sae_decode(d, f, x, T, rec, err), SS_OK);
+    ref_decode(d, fr, T, sh, os, rr);
+    snprintf(name, sizeof name, "decode %s/%s", sae_arch_name(arch), sae_norm_name(norm));
+    CU_ASSERT(tu_allclose(name, rec, rr, (size_t)T * C, 1e-5f, 1e-5f));
+    if (arch == SAE_TOPK)
+        for (int t = 0; t < T; t++) {
+            int nz = 0;
+            for (int i = 0; i < S; i++) nz += f[(size_t)t * S + i] != 0;
+            CU_ASSERT(nz <= d->k);
+        }
+    free(x); free(f); free(fr); free(rec); free(rr);
+    sae_free(d);
+}
+
+static void test_encode_decode(void) {
+    for (int a = SAE_STANDARD; a <= SAE_GATED; a++)
+        for (int n = SAE_NORM_NONE; n <= SAE_NORM_LAYER; n++) check_arch_norm((sae_arch)a, (sae_norm)n);
+}
+
+static void test_sparse_row(void) {
+    float row[8] = {0, 3, 0, 1, 5, 0, 2, 0};
+    int idx[3]; float val[3];
+    int n = sae_sparse_row(row, 8, idx, val, 3);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT(idx[0] == 4 && idx[1] == 1 && idx[2] == 6);
+    CU_ASSERT(val[0] == 5 && val[1] == 3 && val[2] == 2);
+    CU_ASSERT_EQUAL(sae_sparse_row(row, 8, idx, val, 0), 0);
+    int idx8[8]; float val8[8];
+    CU_ASSERT_EQUAL(sae_sparse_row(row, 8, idx8, val8, 8), 4);
+}
+
+/* ------------------------------------------------------------- HDF5 ----- */
+static void test_h5_roundtrip(void) {
+    char err[SS_ERRLEN];
+    for (int a = SAE_STANDARD; a <= SAE_GATED; a++) {
+        sae_dict *d = make_dict((sae_arch)a, (sae_norm)(a % 4), 24, 3000);   /* big enough to chunk */
+        d->center_writing_weights = a & 1;
+        d->prepend_bos = a != 2;
+        d->log_sparsity = malloc(sizeof(float) * d->d_sae);
+        fill(d->log_sparsity, d->d_sae, 3.0f);
+        d->log_sparsity[7] = -INFINITY;
+        d->labels = calloc(d->d_sae, sizeof(char *));
+        for (int i = 0; i < d->d_sae; i++) d->labels[i] = strdup(i % 3 ? "" : "caf\xc3\xa9 latent");
+        d->source = strdup("{\"d_in\": 24}");
+        const char *p = tmp("rt.h5");
+        CU_ASSERT_EQUAL_FATAL(sae_save_h5(d, p, err), SS_OK);
+        sae_dict *e = NULL;
+        int rc = sae_load(&e, p, err);
+        if (rc) printf("  %s\n", err);
+        CU_ASSERT_EQUAL_FATAL(rc, SS_OK);
+        CU_ASSERT(dict_eq(d, e));
+        sae_free(e);
+        sae_free(d);
+    }
+    /* no temporary left behind */
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp > /dev/null", TMP);
+    CU_ASSERT(system(cmd) != 0);
+}
+
+/* Rewrite one attribute / dataset of an existing h5 with HDF5 directly. */
+static void h5_set_int_attr(const char *path, const char *name, long long v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (H5Aexists(f, name) > 0) H5Adelete(f, name);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_LLONG, &v);
+    H5Aclose(a); H5Sclose(sp); H5Fclose(f);
+}
+static void h5_set_str_attr(const char *path, const char *name, const char *v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (H5Aexists(f, name) > 0) H5Adelete(f, name);
+    hid_t t = H5Tcopy(H5T_C_S1); H5Tset_size(t, H5T_VARIABLE);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, t, &v);
+    H5Aclose(a); H5Sclose(sp); H5Tclose(t); H5Fclose(f);
+}
+static void h5_replace_dset(const char *path, const char *name, hid_t type, int ndim, const hsize_t *dims) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (H5Lexists(f, name, H5P_DEFAULT) > 0) H5Ldelete(f, name, H5P_DEFAULT);
+    if (type >= 0) {
+        hid_t sp = H5Screate_simple(ndim, dims, NULL);
+        hid_t ds = H5Dcreate2(f, name, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5Dclose(ds); H5Sclose(sp);
+    }
+    H5Fclose(f);
+}
+
+static void expect_bad(const char *path, const char *must_contain) {
+    char err[SS_ERRLEN] = "";
+    sae_dict *d = NULL;
+    int rc = sae_load(&d, path, err);
+    printf("  %-28s -> rc %d: %s\n", must_contain, rc, err);
+    CU_ASSERT_EQUAL(rc, SS_EINPUT);
+    CU_ASSERT_PTR_NULL(d);
+    CU_ASSERT(strstr(err, must_contain) != NULL);
+    CU_ASSERT(strchr(err, '\n') == NULL);
+    sae_free(d);
+}
+
+static void test_h5_hostile(void) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    char err[SS_ERRLEN];
+    sae_dict *d = make_dict(SAE_STANDARD, SAE_NORM_NONE, 16, 5000);
+    const char *good = tmp("good.h5");
+    CU_ASSERT_EQUAL_FATAL(sae_save_h5(d, good, err), SS_OK);
+    char cmd[9000];
+    const char *p = tmp("bad.h5");
+#define FRESH() do { snprintf(cmd, sizeof cmd, "cp %s %s", good, p); CU_ASSERT(system(cmd) == 0); } while (0)
+
+    /* truncated */
+    snprintf(cmd, sizeof cmd, "head -c 40000 %s > %s", good, p);
+    CU_ASSERT(system(cmd) == 0);
+    expect_bad(p, "bad.h5");
+    /* not HDF5 at all */
+    write_text(p, "hello");
+    expect_bad(p, "not an HDF5 file");
+    /* wrong format attribute */
+    FRESH(); h5_set_str_attr(p, "format", "something-else");
+    expect_bad(p, "attribute 'format'");
+    FRESH(); h5_set_int_attr(p, "format_version", 7);
+    expect_bad(p, "format_version");
+    FRESH(); h5_set_str_attr(p, "architecture", "batchtopk-ish");
+    expect_bad(p, "unknown architecture");
+    /* absurd sizes */
+    FRESH(); h5_set_int_attr(p, "d_sae", 2000000000LL);
+    expect_bad(p, "d_sae");
+    FRESH(); h5_set_int_attr(p, "d_sae", 4000);
+    expect_bad(p, "dataset 'W_enc': shape [16,5000], expected [16,4000]");
+    /* missing / wrong datasets */
+    FRESH(); h5_replace_dset(p, "W_dec", -1, 0, NULL);
+    expect_bad(p, "missing dataset 'W_dec'");
+    hsize_t dims2[2] = {5000, 16};
+    FRESH(); h5_replace_dset(p, "W_dec", H5T_STD_I32LE, 2, dims2);
+    expect_bad(p, "dataset 'W_dec': wrong dtype");
+    hsize_t dims3[2] = {16, 5000};
+    FRESH(); h5_replace_dset(p, "W_dec", H5T_IEEE_F32LE, 2, dims3);
+    expect_bad(p, "dataset 'W_dec': shape [16,5000], expected [5000,16]");
+    /* missing attribute */
+    FRESH(); { hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT); H5Adelete(f, "hook_name"); H5Fclose(f); }
+    expect_bad(p, "missing attribute 'hook_name'");
+    /* NaN in weights */
+    d->W_dec[3 * 16 + 5] = NAN;
+    const char *pn = tmp("nan.h5");
+    CU_ASSERT_EQUAL(sae_save_h5(d, pn, err), SS_EINPUT);   /* refuses to write it */
+    CU_ASSERT(access(pn, F_OK) != 0);
+    d->W_dec[3 * 16 + 5] = 0;
+    CU_ASSERT_EQUAL(sae_save_h5(d, pn, err), SS_OK);
+    {
+        hid_t f = H5Fopen(pn, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t ds = H5Dopen2(f, "W_dec", H5P_DEFAULT);
+        d->W_dec[3 * 16 + 5] = INFINITY;
+        H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, d->W_dec);
+        H5Dclose(ds); H5Fclose(f);
+    }
+    expect_bad(pn, "dataset 'W_dec': non-finite value inf at index [3,5]");
+    expect_bad(tmp("does-not-exist.h5"), "no such file");
+#undef FRESH
+    sae_free(d);
+}
+
+/* ------------------------------------------------------------ SAELens --- */
+static void test_saelens_import(void) {
+    char err[SS_ERRLEN], dir[4200];
+    /* v6 layout: topk with k, metadata, centring */
+    sae_dict *d = make_dict(SAE_TOPK, SAE_NORM_NONE, 16, 40);
+    snprintf(dir, sizeof dir, "%s/v6topk", TMP);
+    write_folder(dir, d,
+                 "{\"architecture\": \"topk\", \"d_in\": 16, \"d_sae\": 40, \"dtype\": \"float32\", \"device\": \"cpu\","
+                 " \"apply_b_dec_to_input\": false, \"normalize_activations\": \"constant_norm_rescale\", \"k\": 7,"
+                 " \"reshape_activations\": \"none\", \"metadata\": {\"model_name\": \"gpt2\", \"hook_name\":"
+                 " \"blocks.3.hook_resid_post\", \"hook_head_index\": null, \"prepend_bos\": false, \"context_size\": 256,"
+                 " \"model_from_pretrained_kwargs\": {\"center_writing_weights\": true}, \"sae_lens_version\": \"6.5.1\"}}");
+    sae_dict *e = NULL;
+    int rc = sae_load(&e, dir, err);
+    if (rc) printf("  %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, SS_OK);
+    CU_ASSERT_EQUAL(e->arch, SAE_TOPK);
+    CU_ASSERT_EQUAL(e->k, 7);
+    CU_ASSERT_EQUAL(e->norm, SAE_NORM_CONSTANT_RESCALE);
+    CU_ASSERT_EQUAL(e->apply_b_dec_to_input, 0);
+    CU_ASSERT_STRING_EQUAL(e->hook_name, "blocks.3.hook_resid_post");
+    CU_ASSERT_STRING_EQUAL(e->model_name, "gpt2");
+    CU_ASSERT_EQUAL(e->prepend_bos, 0);
+    CU_ASSERT_EQUAL(e->context_size, 256);
+    CU_ASSERT_EQUAL(e->center_writing_weights, 1);
+    CU_ASSERT(arr_eq(e->W_enc, d->W_enc, 16 * 40) && arr_eq(e->W_dec, d->W_dec, 16 * 40));
+    CU_ASSERT_PTR_NOT_NULL(e->source);
+    /* folder -> h5 -> load: identical */
+    CU_ASSERT_EQUAL(sae_save_h5(e, tmp("v6topk.h5"), err), SS_OK);
+    sae_dict *g = NULL;
+    CU_ASSERT_EQUAL_FATAL(sae_load(&g, tmp("v6topk.h5"), err), SS_OK);
+    CU_ASSERT(dict_eq(e, g));
+    sae_free(g);
+    sae_free(e);
+    sae_free(d);
+
+    /* pre-6.0 flat layout: hook_point, activation_fn_str topk + kwargs, top-level kwargs */
+    d = make_dict(SAE_STANDARD, SAE_NORM_NONE, 16, 40);
+    snprintf(dir, sizeof dir, "%s/oldtopk", TMP);
+    write_folder(dir, d,
+                 "{\"model_name\": \"gpt2-small\", \"hook_point\": \"blocks.2.hook_resid_pre\", \"hook_point_layer\": 2,"
+                 " \"hook_point_head_index\": null, \"d_in\": 16, \"d_sae\": 40, \"activation_fn_str\": \"topk\","
+                 " \"activation_fn_kwargs\": {\"k\": 4}, \"normalize_activations\": false, \"context_size\": 128,"
+                 " \"model_from_pretrained_kwargs\": {\"center_writing_weights\": true}, \"sae_lens_training_version\": \"3.13.0\"}");
+    rc = sae_load(&e, dir, err);
+    if (rc) printf("  %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, SS_OK);
+    CU_ASSERT_EQUAL(e->arch, SAE_TOPK);
+    CU_ASSERT_EQUAL(e->k, 4);
+    CU_ASSERT_EQUAL(e->norm, SAE_NORM_NONE);
+    CU_ASSERT_EQUAL(e->apply_b_dec_to_input, 1);
+    CU_ASSERT_EQUAL(e->prepend_bos, 1);
+    CU_ASSERT_EQUAL(e->center_writing_weights, 1);
+    CU_ASSERT_STRING_EQUAL(e->hook_name, "blocks.2.hook_resid_pre");
+    sae_free(e);
+
+    /* old standard without architecture; sparsity.safetensors */
+    snprintf(dir, sizeof dir, "%s/oldstd", TMP);
+    write_folder(dir, d,
+                 "{\"hook_name\": \"blocks.0.hook_resid_pre\", \"d_in\": 16, \"d_sae\": 40, \"normalize_activations\": true}");
+    float sp[40];
+    fill(sp, 40, 4.0f);
+    char p[4300];
+    snprintf(p, sizeof p, "%s/sparsity.safetensors", dir);
+    write_st(p, (st_out[]){{"sparsity", sp, 1, {40, 0}}}, 1);
+    rc = sae_load(&e, dir, err);
+    if (rc) printf("  %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, SS_OK);
+    CU_ASSERT_EQUAL(e->arch, SAE_STANDARD);
+    CU_ASSERT_EQUAL(e->norm, SAE_NORM_EXPECTED_AVG);
+    CU_ASSERT_EQUAL(e->center_writing_weights, 0);
+    CU_ASSERT(arr_eq(e->log_sparsity, sp, 40));
+    sae_free(e);
+    sae_free(d);
+
+    /* jumprelu and gated through folders */
+    for (int a = SAE_JUMPRELU; a <= SAE_GATED; a++) {
+        d = make_dict((sae_arch)a, SAE_NORM_LAYER, 16, 40);
+        snprintf(dir, sizeof dir, "%s/v6_%d", TMP, a);
+        char cfg[1024];
+        snprintf(cfg, sizeof cfg,
+                 "{\"architecture\": \"%s\", \"d_in\": 16, \"d_sae\": 40, \"apply_b_dec_to_input\": true,"
+                 " \"normalize_activations\": \"layer_norm\", \"metadata\": {\"hook_name\": \"blocks.1.hook_resid_pre\"}}",
+                 sae_arch_name((sae_arch)a));
+        write_folder(dir, d, cfg);
+        rc = sae_load(&e, dir, err);
+        if (rc) printf("  %s\n", err);
+        CU_ASSERT_EQUAL_FATAL(rc, SS_OK);
+        CU_ASSERT_EQUAL(e->arch, (sae_arch)a);
+        float x[3 * 16], f1[3 * 40], f2[3 * 40];
+        fill(x, 48, 1.0f);
+        sae_encode(d, x, 3, f1, err);
+        sae_encode(e, x, 3, f2, err);
+        CU_ASSERT(memcmp(f1, f2, sizeof f1) == 0);
+        sae_free(e);
+        sae_free(d);
+    }
+}
+
+static void test_saelens_hostile(void) {
+    char dir[4200], p[4300];
+    sae_dict *d = make_dict(SAE_STANDARD, SAE_NORM_NONE, 16, 40);
+    const char *okcfg = "{\"architecture\": \"standard\", \"d_in\": 16, \"d_sae\": 40, \"metadata\": {\"hook_name\": \"blocks.1.hook_resid_pre\"}}";
+    snprintf(dir, sizeof dir, "%s/bad", TMP);
+
+    write_folder(dir, d, "{\"d_in\": 16, ");
+    expect_bad(dir, "not valid JSON");
+    write_folder(dir, d, "{\"architecture\": \"matryoshka\", \"d_in\": 16, \"d_sae\": 40, \"hook_name\": \"x\"}");
+    expect_bad(dir, "unknown architecture 'matryoshka'");
+    write_folder(dir, d, "{\"d_in\": 16, \"hook_name\": \"x\"}");
+    expect_bad(dir, "missing field 'd_sae'");
+    write_folder(dir, d, "{\"d_in\": 16, \"d_sae\": 40}");
+    expect_bad(dir, "hook_name");
+    write_folder(dir, d, "{\"d_in\": 16, \"d_sae\": 40, \"hook_name\": \"x\", \"normalize_activations\": \"bogus\"}");
+    expect_bad(dir, "normalize_activations");
+    write_folder(dir, d, "{\"architecture\": \"topk\", \"d_in\": 16, \"d_sae\": 40, \"hook_name\": \"x\"}");
+    expect_bad(dir, "'k'");
+    write_folder(dir, d, "{\"architecture\": \"standard\", \"d_in\": 32, \"d_sae\": 40, \"hook_name\": \"x\"}");
+    expect_bad(dir, "'W_enc'");
+    write_folder(dir, d, "{\"d_in\": 16, \"d_sae\": 40000000000, \"hook_name\": \"x\"}");
+    expect_bad(dir, "d_sae");
+    write_folder(dir, d, "{\"architecture\": \"jumprelu\", \"d_in\": 16, \"d_sae\": 40, \"hook_name\": \"x\"}");
+    expect_bad(dir, "threshold");
+    /* NaN weight */
+    d->W_enc[2 * 40 + 9] = NAN;
+    write_folder(dir, d, okcfg);
+    expect_bad(dir, "dataset 'W_enc': non-finite value nan at index [2,9]");
+    d->W_enc[2 * 40 + 9] = 0;
+    /* missing weights file / tensor */
+    write_folder(dir, d, okcfg);
+    snprintf(p, sizeof p, "%s/sae_weights.safetensors", dir);
+    write_st(p, (st_out[]){{"W_enc", d->W_enc, 2, {16, 40}}}, 1);
+    expect_bad(dir, "missing tensor 'W_dec'");
+    unlink(p);
+    expect_bad(dir, "sae_weights.safetensors");
+    snprintf(p, sizeof p, "%s/cfg.json", dir);
+    unlink(p);
+    expect_bad(dir, "cfg.json");
+    sae_free(d);
+}
+
+/* ------------------------------------------------------ interventions --- */
+static void run_hook(sae_intervention *iv, float *act, int T, int C, int pos0) {
+    gpt2_hook_point hp = {GPT2_HOOK_RESID_PRE, 1};
+    char err[SS_ERRLEN];
+    int rc = sae_intervention_hook(iv, &hp, act, T, C, pos0, err);
+    if (rc) printf("  %s\n", err);
+    CU_ASSERT_EQUAL(rc, SS_OK);
+}
+
+static void check_interventions(sae_arch arch, sae_norm norm) {
+    int C = 16, S = 40, T = 5;
+    char err[SS_ERRLEN];
+    sae_dict *d = make_dict(arch, norm, C, S);
+    float x[5 * 16], y[5 * 16], f[5 * 40], rec[5 * 16], want[5 * 16];
+    fill(x, (size_t)T * C, 2.0f);
+    sae_encode(d, x, T, f, err);
+    sae_decode(d, f, x, T, rec, err);
+    sae_intervention *iv;
+
+    /* recon + error, no edits: identity */
+    CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, NULL, 0, NULL, SAE_REPLACE_RECON_ERR, err), SS_OK);
+    memcpy(y, x, sizeof x);
+    run_hook(iv, y, T, C, 0);
+    CU_ASSERT(tu_allclose("recon+error == identity", y, x, (size_t)T * C, 1e-5f, 1e-5f));
+    sae_intervention_free(iv);
+
+    /* recon: decode(encode(x)) */
+    CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, NULL, 0, NULL, SAE_REPLACE_RECON, err), SS_OK);
+    memcpy(y, x, sizeof x);
+    run_hook(iv, y, T, C, 0);
+    CU_ASSERT(tu_allclose("recon == decode(encode(x))", y, rec, (size_t)T * C, 1e-6f, 0));
+    sae_intervention_free(iv);
+
+    /* clamp latent i to v: x + decode(f') - decode(f); pick a latent that fires */
+    int li = 0;
+    for (int i = 0; i < S; i++) if (f[(size_t)2 * S + i] > 0) { li = i; break; }
+    sae_edit cl = {li, SAE_EDIT_CLAMP, 3.5f};
+    float f2[5 * 40], rec2[5 * 16];
+    memcpy(f2, f, sizeof f);
+    for (int t = 0; t < T; t++) f2[(size_t)t * S + li] = 3.5f;
+    sae_decode(d, f2, x, T, rec2, err);
+    for (int i = 0; i < T * C; i++) want[i] = x[i] + (rec2[i] - rec[i]);
+    CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, &cl, 1, NULL, SAE_REPLACE_NONE, err), SS_OK);
+    memcpy(y, x, sizeof x);
+    run_hook(iv, y, T, C, 0);
+    char name[96];
+    snprintf(name, sizeof name, "clamp %s/%s", sae_arch_name(arch), sae_norm_name(norm));
+    CU_ASSERT(tu_allclose(name, y, want, (size_t)T * C, 1e-5f, 1e-5f));
+    sae_intervention_free(iv);
+    /* the same through recon+error */
+    CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, &cl, 1, NULL, SAE_REPLACE_RECON_ERR, err), SS_OK);
+    memcpy(y, x, sizeof x);
+    run_hook(iv, y, T, C, 0);
+    CU_ASSERT(tu_allclose("clamp via recon+error", y, want, (size_t)T * C, 1e-5f, 1e-5f));
+    sae_intervention_free(iv);
+
+    /* boost + ablate at the last position only, prefill then a decode step */
+    sae_edit two[2] = {{7, SAE_EDIT_BOOST, -2.0f}, {li, SAE_EDIT_CLAMP, 0.0f}};
+    steer_positions last = {.mode = POS_LAST};
+    CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, two, 2, &last, SAE_REPLACE_NONE, err), SS_OK);
+    memcpy(y, x, sizeof x);
+    run_hook(iv, y, T, C, 0);
+    CU_ASSERT(memcmp(y, x, sizeof(float) * (T - 1) * C) == 0);   /* earlier rows untouched */
+    float exp_last[16];
+    memcpy(f2, f, sizeof f);
+    f2[(size_t)(T - 1) * S + li] = 0.0f;
+    sae_decode(d, f2 + (size_t)(T - 1) * S, x + (size_t)(T - 1) * C, 1, rec2, err);
+    for (int j = 0; j < C; j++)
+        exp_last[j] = x[(size_t)(T - 1) * C + j] + rec2[j] - rec[(size_t)(T - 1) * C + j] - 2.0f * d->W_dec[7 * C + j];
+    CU_ASSERT(tu_allclose("ablate+boost at last", y + (size_t)(T - 1) * C, exp_last, (size_t)C, 1e-5f, 1e-5f));
+    memcpy(y, x + C, sizeof(float) * C);   /* a decode step at position 9 */
+    run_hook(iv, y, 1, C, 9);
+    CU_ASSERT(memcmp(y, x + C, sizeof(float) * C) != 0);
+    sae_intervention_free(iv);
+
+    /* explicit positions */
+    steer_positions lst = {.mode = POS_LIST, .n = 1, .list = {12}};
+    sae_edit b = {3, SAE_EDIT_BOOST, 1.0f};
+    CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, &b, 1, &lst, SAE_REPLACE_NONE, err), SS_OK);
+    memcpy(y, x, sizeof x);
+    run_hook(iv, y, T, C, 10);  /* positions 10..14: only row 2 */
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < C; j++) {
+            float w = x[t * C + j] + (t == 2 ? d->W_dec[3 * C + j] : 0.0f);
+            if (fabsf(y[t * C + j] - w) > 1e-6f) { CU_FAIL("position list"); t = T; break; }
+        }
+    sae_intervention_free(iv);
+
+    /* bad edits */
+    sae_edit bad = {S, SAE_EDIT_BOOST, 1.0f};
+    CU_ASSERT_EQUAL(sae_intervention_new(&iv, d, &bad, 1, NULL, SAE_REPLACE_NONE, err), SS_EINPUT);
+    CU_ASSERT(strstr(err, "out of range") != NULL);
+    bad.latent = 0; bad.value = NAN;
+    CU_ASSERT_EQUAL(sae_intervention_new(&iv, d, &bad, 1, NULL, SAE_REPLACE_NONE, err), SS_EINPUT);
+    sae_free(d);
+}
+
+static void test_interventions(void) {
+    for (int a = SAE_STANDARD; a <= SAE_GATED; a++)
+        for (int n = SAE_NORM_NONE; n <= SAE_NORM_LAYER; n++) check_interventions((sae_arch)a, (sae_norm)n);
+}
+
+static void test_dec_norm(void) {
+    sae_dict *d = make_dict(SAE_STANDARD, SAE_NORM_NONE, 16, 40);
+    double s = 0;
+    for (int j = 0; j < 16; j++) s += d->W_dec[5 * 16 + j] * d->W_dec[5 * 16 + j];
+    CU_ASSERT(fabs(sae_latent_dec_norm(d, 5) - sqrt(s)) < 1e-6);
+    CU_ASSERT_EQUAL(sae_latent_dec_norm(d, 40), 0.0f);
+    sae_free(d);
+}
+
+/* ------------------------------------------------------------------ main */
+int main(void) {
+    snprintf(TMP, sizeof TMP, "/tmp/test_sae.%d", (int)getpid());
+    mkdir(TMP, 0755);
+    if (CU_initialize_registry() != CUE_SUCCESS) return 2;
+    CU_pSuite s = CU_add_suite("sae", NULL, NULL);
+    CU_add_test(s, "encode/decode vs formula, every arch x norm", test_encode_decode);
+    CU_add_test(s, "sparse row", test_sparse_row);
+    CU_add_test(s, "latent decoder norm", test_dec_norm);
+    CU_add_test(s, "HDF5 round trip", test_h5_roundtrip);
+    CU_add_test(s, "HDF5 hostile files", test_h5_hostile);
+    CU_add_test(s, "SAELens import (v6, pre-6.0)", test_saelens_import);
+    CU_add_test(s, "SAELens hostile folders", test_saelens_hostile);
+    CU_add_test(s, "interventions on synthetic activations", test_interventions);
+    int rc = tu_run();
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", TMP);
+    if (system(cmd)) {}
+    return rc;
+}
