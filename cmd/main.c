@@ -8,6 +8,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_steer(int argc, char **argv);
 /* sae subcommands (cmd_sae.c) */
 int cmd_encode(int argc, char **argv) __attribute__((weak));
 int cmd_convert(int argc, char **argv) __attribute__((weak));
@@ -20,6 +21,7 @@ static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMA
     {"logits", cmd_logits, "logits (T, vocab) for a prompt, optionally steered"},
     {"cache", cmd_cache, "activations at TransformerLens hook points"},
     {"generate", cmd_generate, "continue a prompt (greedy or sampled), optionally steered"},
+    {"steer", cmd_steer, "feature-boosting experiment: default vs steered generations over scales"},
     {"encode", NULL, "SAE latent activations (and reconstruction) for a prompt"},
     {"convert", NULL, "SAELens folder -> saesteer HDF5 dictionary"},
     {"info", NULL, "describe a dictionary"},
