@@ -1,0 +1,484 @@
+/* cmd_sae.c - the dictionary subcommands: encode, convert, info, latents,
+ * sae-eval. Argument parsing and output formatting only; the work is in sae/. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "npy.h"
+#include "sae.h"
+
+/* Options of the sae subcommands. */
+typedef struct {
+    const char *model, *sae, *text, *text_file, *out, *recon, *arg;
+    long top, max_tokens, context;
+    int no_bos, bos, json, help;
+} sae_opts;
+
+static int parse_sae_opts(sae_opts *o, int argc, char **argv, int allow_arg) {
+    memset(o, 0, sizeof *o);
+    o->top = 10;
+    o->max_tokens = 8192;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+#define VAL() do { if (!(v = cli_value(argc, argv, &i))) return SS_EINPUT; } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { o->help = 1; return SS_OK; }
+        else if (!strcmp(a, "--model")) { VAL(); o->model = v; }
+        else if (!strcmp(a, "--sae")) { VAL(); o->sae = v; }
+        else if (!strcmp(a, "--text")) { VAL(); o->text = v; }
+        else if (!strcmp(a, "--text-file")) { VAL(); o->text_file = v; }
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { VAL(); o->out = v; }
+        else if (!strcmp(a, "--recon")) { VAL(); o->recon = v; }
+        else if (!strcmp(a, "--top")) { VAL(); if (cli_int(a, v, 1, 100000, &o->top)) return SS_EINPUT; }
+        else if (!strcmp(a, "--max-tokens")) { VAL(); if (cli_int(a, v, 2, 100000000, &o->max_tokens)) return SS_EINPUT; }
+        else if (!strcmp(a, "--context")) { VAL(); if (cli_int(a, v, 2, 1 << 20, &o->context)) return SS_EINPUT; }
+        else if (!strcmp(a, "--no-bos")) o->no_bos = 1;
+        else if (!strcmp(a, "--bos")) o->bos = 1;
+        else if (!strcmp(a, "--json")) o->json = 1;
+        else if (allow_arg && a[0] != '-' && !o->arg) o->arg = a;
+        else return cli_fail(SS_EINPUT, "unknown option '%.64s' (see --help)", a);
+#undef VAL
+    }
+    if (o->bos && o->no_bos) return cli_fail(SS_EINPUT, "--bos and --no-bos contradict each other");
+    return SS_OK;
+}
+
+/* The prompt from --text or --text-file (exactly one). */
+static int read_prompt(const sae_opts *o, char **text) {
+    if (o->text && o->text_file) return cli_fail(SS_EINPUT, "give --text or --text-file, not both");
+    if (o->text_file) return cli_read_text_file(o->text_file, text, NULL);
+    if (!o->text) return cli_fail(SS_EINPUT, "--text STR is required");
+    if (!ss_utf8_valid(o->text, strlen(o->text))) return cli_fail(SS_EINPUT, "--text is not valid UTF-8");
+    *text = strdup(o->text);
+    return SS_OK;
+}
+
+static int load_dict(const char *path, sae_dict **d) {
+    char err[SS_ERRLEN];
+    int rc = sae_load(d, path ? path : cli_default_sae(), err);
+    return rc ? cli_fail(rc, "%s", err) : SS_OK;
+}
+
+/* BOS follows the SAE's prepend_bos unless --bos / --no-bos say otherwise;
+   say so when the user's choice differs from how the SAE was trained. */
+static int want_bos(const sae_opts *o, const sae_dict *d) {
+    if (o->no_bos && d->prepend_bos)
+        fprintf(stderr, "saesteer %s: warning: --no-bos, but %s was trained with prepend_bos=true\n", cli_cmd_name, d->path);
+    if (o->bos && !d->prepend_bos)
+        fprintf(stderr, "saesteer %s: warning: --bos, but %s was trained with prepend_bos=false\n", cli_cmd_name, d->path);
+    if (o->no_bos) return 0;
+    if (o->bos) return 1;
+    return d->prepend_bos;
+}
+
+/* Model + SAE that fit together, and the prompt's ids. */
+typedef struct {
+    cli_model cm;
+    sae_dict *d;
+    gpt2_state *s;
+    int *ids, n;
+    char *text;
+    int have_model;
+} sae_run;
+
+static void sae_run_free(sae_run *r) {
+    gpt2_state_free(r->s);
+    if (r->have_model) cli_free_model(&r->cm);
+    sae_free(r->d);
+    free(r->ids);
+    free(r->text);
+    memset(r, 0, sizeof *r);
+}
+
+static int sae_run_setup(sae_run *r, const sae_opts *o) {
+    char err[SS_ERRLEN];
+    gpt2_hook_point hp;
+    int rc;
+    memset(r, 0, sizeof *r);
+    if ((rc = read_prompt(o, &r->text))) return rc;
+    if ((rc = load_dict(o->sae, &r->d))) return rc;
+    if ((rc = cli_load_model(&r->cm, o->model))) return rc;
+    r->have_model = 1;
+    if ((rc = sae_check_model(r->d, &r->cm.model->cfg, &hp, err))) return cli_fail(rc, "%s", err);
+    if ((rc = cli_encode(&r->cm, r->text, !want_bos(o, r->d), &r->ids, &r->n))) return rc;
+    if ((rc = gpt2_state_build(&r->s, r->cm.model, r->n, err))) return cli_fail(rc, "%s", err);
+    return SS_OK;
+}
+
+/* -------------------------------------------------------------- encode --- */
+int cmd_encode(int argc, char **argv) {
+    sae_opts o;
+    int rc = parse_sae_opts(&o, argc, argv, 0);
+    if (rc) return rc;
+    if (o.help) {
+        printf("usage: saesteer encode [--model DIR] [--sae PATH] (--text STR | --text-file F) [--no-bos | --bos]\n"
+               "                       -o ACTS.npy [--recon RECON.npy]\n"
+               "SAE latent activations of a prompt: dense float32 (T, d_sae), and with --recon the SAE's\n"
+               "reconstruction (T, d_in) in the space the SAE sees (centred when the SAE was trained with\n"
+               "center_writing_weights). PATH is a SAELens folder or a saesteer .h5 dictionary. BOS follows the\n"
+               "SAE's prepend_bos unless --no-bos/--bos; the model runs only up to the SAE's hook.\n");
+        return 0;
+    }
+    if (!o.out) return cli_fail(SS_EINPUT, "-o ACTS.npy is required");
+    if (o.recon && !strcmp(o.recon, o.out)) return cli_fail(SS_EINPUT, "-o and --recon name the same file");
+    sae_run r;
+    char err[SS_ERRLEN];
+    float *x = NULL, *f = NULL, *rec = NULL;
+    if ((rc = sae_run_setup(&r, &o))) goto out;
+    int T = r.n, C = r.d->d_in, S = r.d->d_sae;
+    x = ss_malloc2((size_t)T * C, sizeof(float));       /* (T, d_in) */
+    f = ss_malloc2((size_t)T * S, sizeof(float));       /* (T, d_sae) */
+    rec = o.recon ? ss_malloc2((size_t)T * C, sizeof(float)) : NULL;  /* (T, d_in) */
+    if (!x || !f || (o.recon && !rec)) { rc = cli_fail(SS_ERUNTIME, "out of memory for %d x %d activations", T, S); goto out; }
+    if ((rc = sae_capture(r.d, r.s, r.ids, T, x, err)) || (rc = sae_encode(r.d, x, T, f, err)) ||
+        (o.recon && (rc = sae_decode(r.d, f, x, T, rec, err)))) {
+        rc = cli_fail(rc, "%s", err);
+        goto out;
+    }
+    int64_t sf[2] = {T, S}, sx[2] = {T, C};
+    if ((rc = npy_save(o.out, f, 2, sf, err))) { rc = cli_fail(rc, "%s", err); goto out; }
+    if (o.recon && (rc = npy_save(o.recon, rec, 2, sx, err))) { rc = cli_fail(rc, "%s", err); goto out; }
+out:
+    free(x); free(f); free(rec);
+    sae_run_free(&r);
+    return rc;
+}
+
+/* ------------------------------------------------------------- convert --- */
+int cmd_convert(int argc, char **argv) {
+    sae_opts o;
+    int rc = parse_sae_opts(&o, argc, argv, 1);
+    if (rc) return rc;
+    if (o.help) {
+        printf("usage: saesteer convert SAELENS_DIR -o DICT.h5\n"
+               "Import a SAELens SAE folder (cfg.json + sae_weights.safetensors [+ sparsity.safetensors]) into a\n"
+               "saesteer HDF5 dictionary (format v1: root datasets W_enc, W_dec, b_enc, b_dec, ...; h5py reads\n"
+               "f[\"W_dec\"][i]). An .h5 input is rewritten. The output appears only when complete.\n");
+        return 0;
+    }
+    const char *in = o.arg ? o.arg : o.sae;
+    if (!in) return cli_fail(SS_EINPUT, "SAELENS_DIR is required");
+    if (!o.out) return cli_fail(SS_EINPUT, "-o DICT.h5 is required");
+    sae_dict *d;
+    char err[SS_ERRLEN];
+    if ((rc = load_dict(in, &d))) return rc;
+    rc = sae_save_h5(d, o.out, err);
+    if (rc) rc = cli_fail(rc, "%s", err);
+    else printf("%s: %s SAE %d -> %d at %s\n", o.out, sae_arch_name(d->arch), d->d_in, d->d_sae, d->hook_name);
+    sae_free(d);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- info --- */
+typedef struct { double min, p50, mean, max; } summary;
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+static summary summarize(float *v, int n) {   /* sorts v */
+    summary s = {0, 0, 0, 0};
+    if (n <= 0) return s;
+    qsort(v, (size_t)n, sizeof(float), cmp_float);
+    double sum = 0;
+    int finite = 0;
+    for (int i = 0; i < n; i++) if (isfinite(v[i])) { sum += v[i]; finite++; }
+    s.min = v[0]; s.max = v[n - 1]; s.p50 = v[n / 2];
+    s.mean = finite ? sum / finite : -INFINITY;
+    return s;
+}
+
+static cJSON *summary_json(summary s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "min", s.min);
+    cJSON_AddNumberToObject(o, "median", s.p50);
+    cJSON_AddNumberToObject(o, "mean", s.mean);
+    cJSON_AddNumberToObject(o, "max", s.max);
+    return o;
+}
+
+int cmd_info(int argc, char **argv) {
+    sae_opts o;
+    int rc = parse_sae_opts(&o, argc, argv, 1);
+    if (rc) return rc;
+    if (o.help) {
+        printf("usage: saesteer info [PATH] [--json]\n"
+               "Describe a dictionary (SAELens folder or .h5; default the shipped one): architecture, sizes, hook,\n"
+               "centring, BOS, normalisation, norms of W_dec rows and W_enc columns, labels, firing densities.\n");
+        return 0;
+    }
+    sae_dict *d;
+    if ((rc = load_dict(o.arg ? o.arg : o.sae, &d))) return rc;
+    int C = d->d_in, S = d->d_sae;
+    float *v = ss_malloc2((size_t)S, sizeof(float));
+    if (!v) { sae_free(d); return cli_fail(SS_ERUNTIME, "out of memory"); }
+    for (int i = 0; i < S; i++) v[i] = sae_latent_dec_norm(d, i);
+    summary dec = summarize(v, S);
+    for (int i = 0; i < S; i++) {
+        double s = 0;
+        for (int j = 0; j < C; j++) { double w = d->W_enc[(size_t)j * S + i]; s += w * w; }
+        v[i] = (float)sqrt(s);
+    }
+    summary enc = summarize(v, S);
+    int n_labels = 0;
+    if (d->labels) for (int i = 0; i < S; i++) n_labels += d->labels[i] && d->labels[i][0];
+    summary dens = {0, 0, 0, 0};
+    int never = 0;
+    if (d->log_sparsity) {
+        for (int i = 0; i < S; i++) { v[i] = d->log_sparsity[i]; never += !isfinite(v[i]); }
+        dens = summarize(v, S);
+    }
+    free(v);
+    struct stat st;
+    const char *kind = stat(d->path, &st) == 0 && S_ISDIR(st.st_mode) ? "saelens" : "hdf5";
+
+    if (o.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "path", d->path);
+        cJSON_AddStringToObject(j, "format", kind);
+        cJSON_AddStringToObject(j, "architecture", sae_arch_name(d->arch));
+        cJSON_AddNumberToObject(j, "d_in", C);
+        cJSON_AddNumberToObject(j, "d_sae", S);
+        if (d->arch == SAE_TOPK) cJSON_AddNumberToObject(j, "k", d->k);
+        cJSON_AddStringToObject(j, "hook_name", d->hook_name);
+        cJSON_AddStringToObject(j, "model_name", d->model_name);
+        cJSON_AddStringToObject(j, "normalize_activations", sae_norm_name(d->norm));
+        cJSON_AddBoolToObject(j, "apply_b_dec_to_input", d->apply_b_dec_to_input);
+        cJSON_AddBoolToObject(j, "center_writing_weights", d->center_writing_weights);
+        cJSON_AddBoolToObject(j, "prepend_bos", d->prepend_bos);
+        cJSON_AddNumberToObject(j, "context_size", d->context_size);
+        cJSON_AddItemToObject(j, "W_dec_row_norms", summary_json(dec));
+        cJSON_AddItemToObject(j, "W_enc_col_norms", summary_json(enc));
+        cJSON_AddNumberToObject(j, "labels", n_labels);
+        if (d->log_sparsity) {
+            cJSON *ls = summary_json(dens);
+            cJSON_AddNumberToObject(ls, "never_fired", never);
+            cJSON_AddItemToObject(j, "log10_density", ls);
+        } else {
+            cJSON_AddNullToObject(j, "log10_density");
+        }
+        cli_print_json(j);
+        cJSON_Delete(j);
+    } else {
+        printf("path                    %s (%s)\n", d->path, kind);
+        printf("architecture            %s", sae_arch_name(d->arch));
+        if (d->arch == SAE_TOPK) printf(" (k = %d)", d->k);
+        printf("\nshape                   d_in %d -> d_sae %d\n", C, S);
+        printf("hook                    %s\n", d->hook_name);
+        printf("model                   %s\n", d->model_name[0] ? d->model_name : "(unknown)");
+        printf("normalize_activations   %s\n", sae_norm_name(d->norm));
+        printf("apply_b_dec_to_input    %s\n", d->apply_b_dec_to_input ? "true" : "false");
+        printf("center_writing_weights  %s%s\n", d->center_writing_weights ? "true" : "false",
+               d->center_writing_weights ? " (the SAE sees the residual minus its per-token mean)" : "");
+        printf("prepend_bos             %s\n", d->prepend_bos ? "true" : "false");
+        printf("context_size            %d%s\n", d->context_size, d->context_size ? "" : " (unknown)");
+        printf("W_dec row norms         min %.4g  median %.4g  mean %.4g  max %.4g\n", dec.min, dec.p50, dec.mean, dec.max);
+        printf("W_enc column norms      min %.4g  median %.4g  mean %.4g  max %.4g\n", enc.min, enc.p50, enc.mean, enc.max);
+        printf("labels                  %d of %d latents\n", n_labels, S);
+        if (d->log_sparsity)
+            printf("log10 firing density    min %.4g  median %.4g  mean %.4g  max %.4g  (%d never fired)\n", dens.min,
+                   dens.p50, dens.mean, dens.max, never);
+        else
+            printf("log10 firing density    (not recorded)\n");
+    }
+    sae_free(d);
+    return 0;
+}
+
+/* ------------------------------------------------------------- latents --- */
+/* A token as text: decoded with U+FFFD for partial UTF-8, so JSON stays valid. */
+static char *token_text(const tokenizer *tok, int id) {
+    char *s = NULL, err[SS_ERRLEN];
+    if (tok_decode(tok, &id, 1, &s, err) != SS_OK) return strdup("?");
+    return s;
+}
+
+static void print_escaped(const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n') fputs("\\n", stdout);
+        else if (c == '\t') fputs("\\t", stdout);
+        else if (c == '\r') fputs("\\r", stdout);
+        else if (c < 0x20) printf("\\x%02x", c);
+        else putchar(c);
+    }
+}
+
+int cmd_latents(int argc, char **argv) {
+    sae_opts o;
+    int rc = parse_sae_opts(&o, argc, argv, 0);
+    if (rc) return rc;
+    if (o.help) {
+        printf("usage: saesteer latents [--model DIR] [--sae PATH] (--text STR | --text-file F) [--top K] [--json]\n"
+               "                        [--no-bos | --bos]\n"
+               "The K (default 10) most active latents at every token of a prompt, with their values and\n"
+               "labels when the dictionary has them; a table, or JSON with --json.\n");
+        return 0;
+    }
+    sae_run r;
+    char err[SS_ERRLEN];
+    float *x = NULL, *f = NULL, *val = NULL;
+    int *idx = NULL;
+    if ((rc = sae_run_setup(&r, &o))) goto out;
+    int T = r.n, C = r.d->d_in, S = r.d->d_sae, K = (int)(o.top < S ? o.top : S);
+    x = ss_malloc2((size_t)T * C, sizeof(float));   /* (T, d_in) */
+    f = ss_malloc2((size_t)T * S, sizeof(float));   /* (T, d_sae) */
+    idx = ss_malloc2((size_t)K, sizeof(int));
+    val = ss_malloc2((size_t)K, sizeof(float));
+    if (!x || !f || !idx || !val) { rc = cli_fail(SS_ERUNTIME, "out of memory"); goto out; }
+    if ((rc = sae_capture(r.d, r.s, r.ids, T, x, err)) || (rc = sae_encode(r.d, x, T, f, err))) {
+        rc = cli_fail(rc, "%s", err);
+        goto out;
+    }
+    cJSON *j = NULL, *toks = NULL;
+    if (o.json) {
+        j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "sae", r.d->path);
+        cJSON_AddStringToObject(j, "hook", r.d->hook_name);
+        cJSON_AddNumberToObject(j, "top", K);
+        toks = cJSON_AddArrayToObject(j, "tokens");
+    } else {
+        printf("# %s at %s, top %d latents per token (latent=value%s)\n", r.d->path, r.d->hook_name, K,
+               r.d->labels ? " \"label\"" : "");
+    }
+    for (int t = 0; t < T; t++) {
+        int n = sae_sparse_row(f + (size_t)t * S, S, idx, val, K);
+        char *tt = token_text(r.cm.tok, r.ids[t]);
+        if (o.json) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "pos", t);
+            cJSON_AddNumberToObject(e, "id", r.ids[t]);
+            cJSON_AddStringToObject(e, "token", tt);
+            int l0 = 0;
+            for (int i = 0; i < S; i++) l0 += f[(size_t)t * S + i] != 0.0f;
+            cJSON_AddNumberToObject(e, "l0", l0);
+            cJSON *ls = cJSON_AddArrayToObject(e, "latents");
+            for (int k = 0; k < n; k++) {
+                cJSON *l = cJSON_CreateObject();
+                cJSON_AddNumberToObject(l, "latent", idx[k]);
+                cJSON_AddNumberToObject(l, "value", val[k]);
+                if (r.d->labels && r.d->labels[idx[k]][0]) cJSON_AddStringToObject(l, "label", r.d->labels[idx[k]]);
+                cJSON_AddItemToArray(ls, l);
+            }
+            cJSON_AddItemToArray(toks, e);
+        } else {
+            printf("%4d %6d  '", t, r.ids[t]);
+            print_escaped(tt);
+            printf("'");
+            for (int k = 0; k < n; k++) {
+                printf("  %d=%.4g", idx[k], val[k]);
+                if (r.d->labels && r.d->labels[idx[k]][0]) { printf(" \""); print_escaped(r.d->labels[idx[k]]); printf("\""); }
+            }
+            if (n == 0) printf("  (no active latents)");
+            printf("\n");
+        }
+        free(tt);
+    }
+    if (o.json) { cli_print_json(j); cJSON_Delete(j); }
+out:
+    free(x); free(f); free(idx); free(val);
+    sae_run_free(&r);
+    return rc;
+}
+
+/* ------------------------------------------------------------ sae-eval --- */
+int cmd_sae_eval(int argc, char **argv) {
+    sae_opts o;
+    int rc = parse_sae_opts(&o, argc, argv, 0);
+    if (rc) return rc;
+    if (o.help) {
+        printf("usage: saesteer sae-eval [--model DIR] [--sae PATH] --text-file F [--max-tokens N] [--context N]\n"
+               "                         [--no-bos | --bos] [--json]\n"
+               "How well a dictionary reconstructs its hook over a text: the text's tokens (at most N, default\n"
+               "8192) are cut into windows of the SAE's context_size (--context overrides; 128 if unknown), with\n"
+               "BOS at the start of each window when the SAE was trained with prepend_bos. Reports MSE, explained\n"
+               "variance 1 - sum|x - x_hat|^2 / sum|x - mean|^2, L0, dead latents (never fired), and next-token\n"
+               "cross-entropy clean / with the reconstruction spliced in at the hook / with the hook zero-ablated,\n"
+               "plus CE loss recovered = (CE_zero - CE_recon) / (CE_zero - CE_clean). BOS positions are left\n"
+               "out of the reconstruction statistics. Progress goes to stderr.\n");
+        return 0;
+    }
+    if (!o.text_file) return cli_fail(SS_EINPUT, "--text-file F is required");
+    if (o.text) return cli_fail(SS_EINPUT, "sae-eval reads --text-file, not --text");
+    char *text = NULL, err[SS_ERRLEN];
+    size_t len = 0;
+    sae_dict *d = NULL;
+    cli_model cm;
+    int have_model = 0, *ids = NULL, n = 0, *win = NULL;
+    sae_eval *ev = NULL;
+    gpt2_hook_point hp;
+    if ((rc = cli_read_text_file(o.text_file, &text, &len))) goto out;
+    if ((rc = load_dict(o.sae, &d))) goto out;
+    if ((rc = cli_load_model(&cm, o.model))) goto out;
+    have_model = 1;
+    if ((rc = sae_check_model(d, &cm.model->cfg, &hp, err))) { rc = cli_fail(rc, "%s", err); goto out; }
+    if ((rc = tok_encode(cm.tok, text, len, &ids, &n, err))) { rc = cli_fail(rc, "%s: %s", o.text_file, err); goto out; }
+    if (n > o.max_tokens) n = (int)o.max_tokens;
+    int bos = want_bos(&o, d);
+    int ctx = o.context ? (int)o.context : d->context_size ? d->context_size : 128;
+    if (ctx > cm.model->cfg.n_positions) ctx = cm.model->cfg.n_positions;
+    int body = ctx - bos;   /* text tokens per window */
+    if (body < 1 || n + bos < 2) { rc = cli_fail(SS_EINPUT, "%s: too little text (%d tokens) to evaluate", o.text_file, n); goto out; }
+    int n_windows = (n + body - 1) / body;
+    if ((rc = sae_eval_new(&ev, d, cm.model, ctx, err))) { rc = cli_fail(rc, "%s", err); goto out; }
+    win = ss_malloc2((size_t)ctx, sizeof(int));
+    if (!win) { rc = cli_fail(SS_ERUNTIME, "out of memory"); goto out; }
+    double t0 = ss_now();
+    for (int w = 0; w < n_windows; w++) {
+        int start = w * body, m = n - start < body ? n - start : body;
+        if (bos) win[0] = cm.model->cfg.bos_id;
+        memcpy(win + bos, ids + start, (size_t)m * sizeof(int));
+        if (m + bos < 2) continue;   /* a lone final token predicts nothing */
+        if ((rc = sae_eval_window(ev, win, m + bos, bos, err))) { rc = cli_fail(rc, "%s", err); goto out; }
+        fprintf(stderr, "saesteer sae-eval: window %d/%d (%d tokens, %.1fs)\n", w + 1, n_windows, m + bos, ss_now() - t0);
+    }
+    sae_eval_result res;
+    sae_eval_get(ev, &res);
+    if (o.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "sae", d->path);
+        cJSON_AddStringToObject(j, "model", cm.model->dir);
+        cJSON_AddStringToObject(j, "hook", d->hook_name);
+        cJSON_AddStringToObject(j, "text_file", o.text_file);
+        cJSON_AddNumberToObject(j, "context", ctx);
+        cJSON_AddBoolToObject(j, "bos", bos);
+        cJSON_AddNumberToObject(j, "windows", (double)res.n_windows);
+        cJSON_AddNumberToObject(j, "tokens", (double)res.n_tokens);
+        cJSON_AddNumberToObject(j, "predictions", (double)res.n_predictions);
+        cJSON_AddNumberToObject(j, "mse", res.mse);
+        cJSON_AddNumberToObject(j, "explained_variance", res.explained_variance);
+        cJSON_AddNumberToObject(j, "l0", res.l0);
+        cJSON_AddNumberToObject(j, "dead_latents", (double)res.dead);
+        cJSON_AddNumberToObject(j, "dead_fraction", res.dead_fraction);
+        cJSON_AddNumberToObject(j, "ce_loss_clean", res.ce_clean);
+        cJSON_AddNumberToObject(j, "ce_loss_recon", res.ce_recon);
+        cJSON_AddNumberToObject(j, "ce_loss_zero", res.ce_zero);
+        cJSON_AddNumberToObject(j, "ce_loss_recovered", res.ce_recovered);
+        cli_print_json(j);
+        cJSON_Delete(j);
+    } else {
+        printf("sae                     %s at %s\n", d->path, d->hook_name);
+        printf("text                    %s: %lld windows of <= %d tokens%s, %lld scored positions\n", o.text_file,
+               (long long)res.n_windows, ctx, bos ? " (BOS each)" : "", (long long)res.n_tokens);
+        printf("mse                     %.6g\n", res.mse);
+        printf("explained variance      %.4f\n", res.explained_variance);
+        printf("L0                      %.2f\n", res.l0);
+        printf("dead latents            %lld of %d (%.2f%%)\n", (long long)res.dead, d->d_sae, 100.0 * res.dead_fraction);
+        printf("CE loss clean           %.4f\n", res.ce_clean);
+        printf("CE loss with recon      %.4f\n", res.ce_recon);
+        printf("CE loss zero-ablated    %.4f\n", res.ce_zero);
+        printf("CE loss recovered       %.4f\n", res.ce_recovered);
+    }
+out:
+    sae_eval_free(ev);
+    free(win);
+    free(ids);
+    if (have_model) cli_free_model(&cm);
+    sae_free(d);
+    free(text);
+    return rc;
+}
