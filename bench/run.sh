@@ -20,7 +20,6 @@ PYEOF
 )
 IDS=$($BIN tokenize --model "$M" --text "$TEXT" --json | $PY -c "import json,sys; ids=json.load(sys.stdin)['ids'][:127]; print(','.join(map(str,[50256]+ids)))")
 NTOK=$(echo "$IDS" | tr ',' '\n' | wc -l)
-TEXT127=$($BIN tokenize --model "$M" --text "$TEXT" --json | $PY -c "import json,sys; print(json.load(sys.stdin)['ids'][:127])" >/dev/null; echo "$TEXT")
 echo "prompt: $NTOK tokens; 64 greedy new tokens; $REPS repetitions, best of each reported"
 best() { $PY -c "import sys,json; rs=[json.loads(l) for l in sys.stdin if l.strip()]; k=sys.argv[1]; print(json.dumps({'load_s':min(r['load_s'] for r in rs),'prefill_tok_s':max(r['prefill_tokens']/r['prefill_s'] for r in rs),'decode_tok_s':max(r['new_tokens']/r['decode_s'] for r in rs),'first_token_s':min(r.get('first_token_s',0) for r in rs),'tokens':rs[0]['tokens']}))" "$1"; }
 : > /tmp/bench_c.jsonl; : > /tmp/bench_t.jsonl
