@@ -10,11 +10,11 @@ int cmd_cache(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_steer(int argc, char **argv);
 /* sae subcommands (cmd_sae.c) */
-int cmd_encode(int argc, char **argv) __attribute__((weak));
-int cmd_convert(int argc, char **argv) __attribute__((weak));
-int cmd_info(int argc, char **argv) __attribute__((weak));
-int cmd_latents(int argc, char **argv) __attribute__((weak));
-int cmd_sae_eval(int argc, char **argv) __attribute__((weak));
+int cmd_encode(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_latents(int argc, char **argv);
+int cmd_sae_eval(int argc, char **argv);
 
 static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMANDS[] = {
     {"tokenize", cmd_tokenize, "text -> GPT-2 token ids"},
@@ -22,20 +22,15 @@ static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMA
     {"cache", cmd_cache, "activations at TransformerLens hook points"},
     {"generate", cmd_generate, "continue a prompt (greedy or sampled), optionally steered"},
     {"steer", cmd_steer, "feature-boosting experiment: default vs steered generations over scales"},
-    {"encode", NULL, "SAE latent activations (and reconstruction) for a prompt"},
-    {"convert", NULL, "SAELens folder -> saesteer HDF5 dictionary"},
-    {"info", NULL, "describe a dictionary"},
-    {"latents", NULL, "top latents per token of a prompt"},
-    {"sae-eval", NULL, "reconstruction and CE-loss metrics of a dictionary over a text file"},
+    {"encode", cmd_encode, "SAE latent activations (and reconstruction) for a prompt"},
+    {"convert", cmd_convert, "SAELens folder -> saesteer HDF5 dictionary"},
+    {"info", cmd_info, "describe a dictionary"},
+    {"latents", cmd_latents, "top latents per token of a prompt"},
+    {"sae-eval", cmd_sae_eval, "reconstruction and CE-loss metrics of a dictionary over a text file"},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
 static cli_cmd_fn lookup(const char *name) {
-    if (!strcmp(name, "encode")) return cmd_encode;
-    if (!strcmp(name, "convert")) return cmd_convert;
-    if (!strcmp(name, "info")) return cmd_info;
-    if (!strcmp(name, "latents")) return cmd_latents;
-    if (!strcmp(name, "sae-eval")) return cmd_sae_eval;
     for (int i = 0; i < N_COMMANDS; i++)
         if (!strcmp(COMMANDS[i].name, name)) return COMMANDS[i].fn;
     return NULL;
