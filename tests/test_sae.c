@@ -622,6 +622,255 @@ static void test_dec_norm(void) {
     sae_free(d);
 }
 
+
+/* ------------------------------------------------- with a (random) model --- */
+/* A tiny random GPT-2 written as an HF checkpoint (unprefixed names). */
+#define MC 16
+#define ML 3
+#define MV 97
+#define MP 32
+static void write_model(const char *dir) {
+    mkdir(dir, 0755);
+    char p[4300];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "{\"model_type\": \"gpt2\", \"n_embd\": %d, \"n_layer\": %d, \"n_head\": 4, \"vocab_size\": %d,"
+             " \"n_positions\": %d, \"layer_norm_epsilon\": 1e-5, \"activation_function\": \"gelu_new\"}", MC, ML, MV, MP);
+    write_text(p, cfg);
+    static float buf[200000];
+    size_t used = 0;
+    st_out ts[64];
+    int n = 0;
+#define T2(nm, a, b, sc, off) do { float *q = buf + used; size_t k = (size_t)(a) * (b); fill(q, k, sc); for (size_t z = 0; z < k; z++) q[z] += off; \
+        used += k; ts[n++] = (st_out){strdup(nm), q, (b) > 1 ? 2 : 1, {(a), (b) > 1 ? (b) : 0}}; } while (0)
+    T2("wte.weight", MV, MC, 0.3f, 0.0f);
+    T2("wpe.weight", MP, MC, 0.3f, 0.0f);
+    for (int l = 0; l < ML; l++) {
+        char nm[64];
+#define NM(s) (snprintf(nm, sizeof nm, "h.%d.%s", l, s), nm)
+        T2(NM("ln_1.weight"), MC, 1, 0.1f, 1.0f);  T2(NM("ln_1.bias"), MC, 1, 0.1f, 0.0f);
+        T2(NM("attn.c_attn.weight"), MC, 3 * MC, 0.3f, 0.0f);  T2(NM("attn.c_attn.bias"), 3 * MC, 1, 0.1f, 0.0f);
+        T2(NM("attn.c_proj.weight"), MC, MC, 0.3f, 0.0f);  T2(NM("attn.c_proj.bias"), MC, 1, 0.1f, 0.0f);
+        T2(NM("ln_2.weight"), MC, 1, 0.1f, 1.0f);  T2(NM("ln_2.bias"), MC, 1, 0.1f, 0.0f);
+        T2(NM("mlp.c_fc.weight"), MC, 4 * MC, 0.3f, 0.0f);  T2(NM("mlp.c_fc.bias"), 4 * MC, 1, 0.1f, 0.0f);
+        T2(NM("mlp.c_proj.weight"), 4 * MC, MC, 0.3f, 0.0f);  T2(NM("mlp.c_proj.bias"), MC, 1, 0.1f, 0.0f);
+#undef NM
+    }
+    T2("ln_f.weight", MC, 1, 0.1f, 1.0f);
+    T2("ln_f.bias", MC, 1, 0.1f, 0.0f);
+#undef T2
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    write_st(p, ts, n);
+    for (int i = 0; i < n; i++) free((char *)ts[i].name);
+}
+
+static gpt2_model *MODEL;
+static const int TOKS[12] = {5, 17, 42, 3, 88, 60, 1, 2, 90, 33, 7, 71};
+#define NT 12
+
+/* records the activation at a hook (no edits) */
+typedef struct { float *x; int C; } rec_ctx;
+static int rec_hook(void *ctx, const gpt2_hook_point *hp, float *act, int T, int width, int pos0, char *err) {
+    rec_ctx *c = ctx;
+    memcpy(c->x + (size_t)pos0 * c->C, act, sizeof(float) * T * width);
+    return SS_OK;
+}
+
+/* reference clamp in double: x' = x + decode(f') - decode(f) */
+typedef struct { const sae_dict *d; int latent; float value; } refclamp_ctx;
+static int refclamp_hook(void *ctx, const gpt2_hook_point *hp, float *act, int T, int width, int pos0, char *err) {
+    refclamp_ctx *c = ctx;
+    int C = c->d->d_in, S = c->d->d_sae;
+    float *f = malloc(sizeof(float) * T * S), *r1 = malloc(sizeof(float) * T * C), *r2 = malloc(sizeof(float) * T * C);
+    double *sh = malloc(sizeof(double) * T), *os = malloc(sizeof(double) * T);
+    ref_encode(c->d, act, T, f, sh, os);
+    ref_decode(c->d, f, T, sh, os, r1);
+    for (int t = 0; t < T; t++) f[(size_t)t * S + c->latent] = c->value;
+    ref_decode(c->d, f, T, sh, os, r2);
+    for (int i = 0; i < T * C; i++) act[i] += r2[i] - r1[i];
+    free(f); free(r1); free(r2); free(sh); free(os);
+    return SS_OK;
+}
+
+static float *run_logits(gpt2_state *s, const int *toks, int T) {
+    char err[SS_ERRLEN];
+    float *lg = malloc(sizeof(float) * T * MV);
+    gpt2_state_reset(s);
+    int rc = gpt2_forward(s, toks, T, lg, 1, err);
+    if (rc) printf("  forward: %s\n", err);
+    CU_ASSERT_EQUAL(rc, SS_OK);
+    return lg;
+}
+
+static sae_dict *model_dict(sae_arch arch, sae_norm norm, int center) {
+    sae_dict *d = make_dict(arch, norm, MC, 48);
+    d->center_writing_weights = center;
+    snprintf(d->hook_name, sizeof d->hook_name, "blocks.1.hook_resid_mid");
+    return d;
+}
+
+static void test_model_capture(void) {
+    char err[SS_ERRLEN];
+    gpt2_state *s;
+    CU_ASSERT_EQUAL_FATAL(gpt2_state_build(&s, MODEL, MP, err), SS_OK);
+    for (int center = 0; center <= 1; center++) {
+        sae_dict *d = model_dict(SAE_STANDARD, SAE_NORM_NONE, center);
+        gpt2_hook_point hp;
+        CU_ASSERT_EQUAL_FATAL(sae_check_model(d, &MODEL->cfg, &hp, err), SS_OK);
+        float raw[NT * MC], got[NT * MC];
+        rec_ctx rc_ = {raw, MC};
+        gpt2_clear_hooks(s);
+        gpt2_add_hook(s, &hp, rec_hook, &rc_, 0, err);
+        float *lg = run_logits(s, TOKS, NT);
+        free(lg);
+        gpt2_clear_hooks(s);
+        CU_ASSERT_EQUAL(sae_capture(d, s, TOKS, NT, got, err), SS_OK);
+        CU_ASSERT_EQUAL(s->n_hooks, 0);
+        CU_ASSERT_EQUAL(s->stop_layer, MODEL->cfg.n_layer);
+        if (center)
+            for (int t = 0; t < NT; t++) {
+                double mu = 0;
+                for (int j = 0; j < MC; j++) mu += raw[t * MC + j];
+                for (int j = 0; j < MC; j++) raw[t * MC + j] -= (float)(mu / MC);
+            }
+        CU_ASSERT(tu_allclose(center ? "capture (centred)" : "capture", got, raw, NT * MC, 1e-5f, 0));
+        sae_free(d);
+    }
+    /* model mismatch */
+    sae_dict *d = make_dict(SAE_STANDARD, SAE_NORM_NONE, MC + 1, 10);
+    gpt2_hook_point hp;
+    CU_ASSERT_EQUAL(sae_check_model(d, &MODEL->cfg, &hp, err), SS_EINPUT);
+    printf("  %s\n", err);
+    CU_ASSERT(strstr(err, "d_in") != NULL);
+    snprintf(d->hook_name, sizeof d->hook_name, "blocks.7.hook_resid_pre");
+    CU_ASSERT_EQUAL(sae_check_model(d, &MODEL->cfg, &hp, err), SS_EINPUT);
+    printf("  %s\n", err);
+    sae_free(d);
+    gpt2_state_free(s);
+}
+
+static void test_model_interventions(void) {
+    char err[SS_ERRLEN];
+    gpt2_state *s;
+    CU_ASSERT_EQUAL_FATAL(gpt2_state_build(&s, MODEL, MP, err), SS_OK);
+    gpt2_clear_hooks(s);
+    float *clean = run_logits(s, TOKS, NT);
+    for (int a = SAE_STANDARD; a <= SAE_GATED; a++)
+        for (int center = 0; center <= 1; center++) {
+            sae_norm norm = (sae_norm)((a + center) % 4);
+            sae_dict *d = model_dict((sae_arch)a, norm, center);
+            char name[128];
+            gpt2_hook_point hp;
+            sae_check_model(d, &MODEL->cfg, &hp, err);
+            sae_intervention *iv;
+            /* recon + error, no edits: the model is unchanged */
+            CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, NULL, 0, NULL, SAE_REPLACE_RECON_ERR, err), SS_OK);
+            gpt2_clear_hooks(s);
+            CU_ASSERT_EQUAL(sae_intervention_attach(iv, s, err), SS_OK);
+            float *lg = run_logits(s, TOKS, NT);
+            snprintf(name, sizeof name, "recon+error logits %s/%s c%d", sae_arch_name(d->arch), sae_norm_name(norm), center);
+            CU_ASSERT(tu_allclose(name, lg, clean, NT * MV, 1e-4f, 0));
+            free(lg);
+            sae_intervention_free(iv);
+
+            /* boost == adding c * W_dec[i] with lib's steer_add at the same hook */
+            sae_edit b = {11, SAE_EDIT_BOOST, 2.5f};
+            CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, &b, 1, NULL, SAE_REPLACE_NONE, err), SS_OK);
+            gpt2_clear_hooks(s);
+            sae_intervention_attach(iv, s, err);
+            lg = run_logits(s, TOKS, NT);
+            steer_add add = {d->W_dec + 11 * MC, 1, MC, 2.5f, {.mode = POS_ALL}};
+            gpt2_clear_hooks(s);
+            gpt2_add_hook(s, &hp, steer_add_hook, &add, 0, err);
+            float *lg2 = run_logits(s, TOKS, NT);
+            snprintf(name, sizeof name, "boost == steer_add %s c%d", sae_arch_name(d->arch), center);
+            CU_ASSERT(tu_allclose(name, lg, lg2, NT * MV, 1e-5f, 0));
+            free(lg); free(lg2);
+            sae_intervention_free(iv);
+
+            /* clamp vs the formula applied by a reference hook */
+            float *f = malloc(sizeof(float) * NT * d->d_sae), x[NT * MC];
+            gpt2_clear_hooks(s);
+            sae_capture(d, s, TOKS, NT, x, err);
+            sae_encode(d, x, NT, f, err);
+            int li = 0;
+            for (int i = 0; i < d->d_sae; i++) if (f[5 * d->d_sae + i] > 0) { li = i; break; }
+            free(f);
+            sae_edit cl = {li, SAE_EDIT_CLAMP, 4.0f};
+            CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, &cl, 1, NULL, SAE_REPLACE_NONE, err), SS_OK);
+            gpt2_clear_hooks(s);
+            sae_intervention_attach(iv, s, err);
+            lg = run_logits(s, TOKS, NT);
+            refclamp_ctx rcx = {d, li, 4.0f};
+            gpt2_clear_hooks(s);
+            gpt2_add_hook(s, &hp, refclamp_hook, &rcx, sae_hook_center(d, &hp), err);
+            lg2 = run_logits(s, TOKS, NT);
+            snprintf(name, sizeof name, "clamp vs formula %s/%s c%d", sae_arch_name(d->arch), sae_norm_name(norm), center);
+            CU_ASSERT(tu_allclose(name, lg, lg2, NT * MV, 1e-4f, 0));
+            float md = 0;
+            for (int i = 0; i < NT * MV; i++) md = fmaxf(md, fabsf(lg[i] - clean[i]));
+            CU_ASSERT(md > 1e-3f);   /* and it did change something */
+
+            /* KV cache: prefill NT-1 then one decode step == full prefill (positions all) */
+            gpt2_clear_hooks(s);
+            sae_intervention_attach(iv, s, err);
+            gpt2_state_reset(s);
+            float *step = malloc(sizeof(float) * MV);
+            CU_ASSERT_EQUAL(gpt2_forward(s, TOKS, NT - 1, NULL, 0, err), SS_OK);
+            CU_ASSERT_EQUAL(gpt2_forward(s, TOKS + NT - 1, 1, step, 0, err), SS_OK);
+            snprintf(name, sizeof name, "decode step == prefill %s c%d", sae_arch_name(d->arch), center);
+            CU_ASSERT(tu_allclose(name, step, lg + (NT - 1) * MV, MV, 1e-4f, 0));
+            free(step); free(lg); free(lg2);
+            sae_intervention_free(iv);
+            sae_free(d);
+        }
+    free(clean);
+    gpt2_state_free(s);
+}
+
+static void test_model_eval(void) {
+    char err[SS_ERRLEN];
+    sae_dict *d = model_dict(SAE_TOPK, SAE_NORM_NONE, 1);
+    sae_eval *ev;
+    CU_ASSERT_EQUAL_FATAL(sae_eval_new(&ev, d, MODEL, 16, err), SS_OK);
+    CU_ASSERT_EQUAL(sae_eval_window(ev, TOKS, NT, 1, err), SS_OK);
+    CU_ASSERT_EQUAL(sae_eval_window(ev, TOKS + 2, 8, 1, err), SS_OK);
+    CU_ASSERT_EQUAL(sae_eval_window(ev, TOKS, 40, 1, err), SS_EINPUT);
+    sae_eval_result r;
+    sae_eval_get(ev, &r);
+    printf("  mse %.4g ev %.4g l0 %.3g dead %lld ce clean %.4f recon %.4f zero %.4f recovered %.4f\n", r.mse,
+           r.explained_variance, r.l0, (long long)r.dead, r.ce_clean, r.ce_recon, r.ce_zero, r.ce_recovered);
+    CU_ASSERT_EQUAL(r.n_tokens, NT - 1 + 7);
+    CU_ASSERT_EQUAL(r.n_predictions, NT - 1 + 7);
+    CU_ASSERT(r.l0 > 0 && r.l0 <= d->k);
+    CU_ASSERT(r.mse > 0 && isfinite(r.explained_variance));
+    /* CE clean from an independent forward */
+    gpt2_state *s;
+    gpt2_state_build(&s, MODEL, MP, err);
+    float *lg = run_logits(s, TOKS, NT);
+    double ce = 0;
+    for (int t = 0; t + 1 < NT; t++) {
+        double mx = -1e30, se = 0;
+        for (int v = 0; v < MV; v++) mx = fmax(mx, lg[t * MV + v]);
+        for (int v = 0; v < MV; v++) se += exp(lg[t * MV + v] - mx);
+        ce += mx + log(se) - lg[t * MV + TOKS[t + 1]];
+    }
+    free(lg);
+    lg = run_logits(s, TOKS + 2, 8);
+    for (int t = 0; t + 1 < 8; t++) {
+        double mx = -1e30, se = 0;
+        for (int v = 0; v < MV; v++) mx = fmax(mx, lg[t * MV + v]);
+        for (int v = 0; v < MV; v++) se += exp(lg[t * MV + v] - mx);
+        ce += mx + log(se) - lg[t * MV + TOKS[2 + t + 1]];
+    }
+    free(lg);
+    CU_ASSERT(fabs(ce / (NT - 1 + 7) - r.ce_clean) < 1e-5);
+    CU_ASSERT(fabs(r.ce_recovered - (r.ce_zero - r.ce_recon) / (r.ce_zero - r.ce_clean)) < 1e-9);
+    gpt2_state_free(s);
+    sae_eval_free(ev);
+    sae_free(d);
+}
+
 /* ------------------------------------------------------------------ main */
 int main(void) {
     snprintf(TMP, sizeof TMP, "/tmp/test_sae.%d", (int)getpid());
@@ -636,7 +885,16 @@ int main(void) {
     CU_add_test(s, "SAELens import (v6, pre-6.0)", test_saelens_import);
     CU_add_test(s, "SAELens hostile folders", test_saelens_hostile);
     CU_add_test(s, "interventions on synthetic activations", test_interventions);
+    char mdir[4200], err[SS_ERRLEN];
+    snprintf(mdir, sizeof mdir, "%s/model", TMP);
+    write_model(mdir);
+    if (gpt2_load(&MODEL, mdir, err)) { printf("random model: %s\n", err); return 1; }
+    CU_pSuite m = CU_add_suite("sae with a random model", NULL, NULL);
+    CU_add_test(m, "capture at the SAE's hook (centring)", test_model_capture);
+    CU_add_test(m, "interventions through the forward pass", test_model_interventions);
+    CU_add_test(m, "sae-eval statistics", test_model_eval);
     int rc = tu_run();
+    gpt2_free(MODEL);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", TMP);
     if (system(cmd)) {}
