@@ -24,8 +24,9 @@ done
 if [ -z "$PY" ]; then echo "FAIL no python3 with numpy and h5py (apt install python3-numpy python3-h5py)"; exit 1; fi
 
 # ------------------------------------------------------------ fixtures ---
-MODEL="$ROOT/tests/fixtures/tiny-sp"
-SAE="$ROOT/tests/fixtures/saes/standard_centered"
+FX=${SAESTEER_FIXTURES:-$ROOT/tests/fixtures}
+MODEL="$FX/tiny-sp"
+SAE="$FX/saes/standard_centered"
 if [ ! -f "$MODEL/config.json" ] || [ ! -f "$SAE/cfg.json" ]; then
   echo "note: fixtures missing; using a random tiny model and SAE"
   MODEL="$T/model"; SAE="$T/sae"

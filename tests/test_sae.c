@@ -8,6 +8,9 @@
 #include "sae.h"
 #include "gpt2.h"
 #include "npy.h"
+#include "generate.h"
+#include "sample.h"
+#include <cjson/cJSON.h>
 
 #include <CUnit/Basic.h>
 #include <hdf5.h>
@@ -871,6 +874,257 @@ static void test_model_eval(void) {
     sae_free(d);
 }
 
+
+/* ------------------------------------------ against the HF/SAELens fixtures */
+/* Fixture root: $SAESTEER_FIXTURES if set (to try a fresh set), else tests/fixtures. */
+static const char *fxp(const char *rel) {
+    static char buf[8][4200];
+    static int k = 0;
+    k = (k + 1) % 8;
+    const char *root = getenv("SAESTEER_FIXTURES");
+    snprintf(buf[k], sizeof buf[k], "%s/%s", root && *root ? root : FIXTURES, rel);
+    return buf[k];
+}
+static int have_fixtures(void) {
+    if (access(fxp("saes/standard/cfg.json"), R_OK) == 0 && access(fxp("tiny-sp/config.json"), R_OK) == 0) return 1;
+    printf("  SKIPPED: fixtures not found under %s (tests/make_fixtures.py makes them)\n", fxp(""));
+    return 0;
+}
+
+static const char *FX_SAES[] = {"standard", "standard_centered", "topk", "jumprelu", "gated", "old_layout",
+                                "norm_constant", "norm_layer"};
+#define N_FX_SAES 8
+
+static void test_fx_encode(void) {
+    if (!have_fixtures()) return;
+    char err[SS_ERRLEN], rel[256];
+    npy_array x0;
+    CU_ASSERT_EQUAL_FATAL(npy_load(&x0, fxp("tiny-sp/ref/blocks.1.hook_resid_pre.npy"), err), SS_OK);
+    int T = (int)x0.shape[0], C = (int)x0.shape[1];
+    for (int n = 0; n < N_FX_SAES; n++) {
+        snprintf(rel, sizeof rel, "saes/%s", FX_SAES[n]);
+        if (access(fxp(rel), R_OK) != 0) { printf("  %s: missing\n", rel); CU_FAIL("fixture SAE missing"); continue; }
+        sae_dict *d = NULL;
+        int rc = sae_load(&d, fxp(rel), err);
+        if (rc) printf("  %s\n", err);
+        CU_ASSERT_EQUAL_FATAL(rc, SS_OK);
+        CU_ASSERT_EQUAL(d->d_in, C);
+        float *x = malloc(sizeof(float) * T * C), *f = malloc(sizeof(float) * T * d->d_sae), *rec = malloc(sizeof(float) * T * C);
+        memcpy(x, x0.data, sizeof(float) * T * C);
+        if (d->center_writing_weights)
+            for (int t = 0; t < T; t++) {
+                float mu = 0;
+                for (int j = 0; j < C; j++) mu += x[t * C + j];
+                mu /= C;
+                for (int j = 0; j < C; j++) x[t * C + j] -= mu;
+            }
+        CU_ASSERT_EQUAL(sae_encode(d, x, T, f, err), SS_OK);
+        CU_ASSERT_EQUAL(sae_decode(d, f, x, T, rec, err), SS_OK);
+        char name[128];
+        snprintf(name, sizeof name, "%s acts (%s)", FX_SAES[n], sae_arch_name(d->arch));
+        snprintf(rel, sizeof rel, "saes/%s/acts.npy", FX_SAES[n]);
+        CU_ASSERT(tu_allclose_npy(name, f, (size_t)T * d->d_sae, fxp(rel), 1e-5f, 0));
+        snprintf(name, sizeof name, "%s recon", FX_SAES[n]);
+        snprintf(rel, sizeof rel, "saes/%s/recon.npy", FX_SAES[n]);
+        CU_ASSERT(tu_allclose_npy(name, rec, (size_t)T * C, fxp(rel), 1e-5f, 0));
+        /* convert round trip: folder -> h5 -> load, identical */
+        CU_ASSERT_EQUAL(sae_save_h5(d, tmp("fx.h5"), err), SS_OK);
+        sae_dict *e = NULL;
+        CU_ASSERT_EQUAL_FATAL(sae_load(&e, tmp("fx.h5"), err), SS_OK);
+        CU_ASSERT(dict_eq(d, e));
+        sae_free(e);
+        free(x); free(f); free(rec);
+        sae_free(d);
+    }
+    npy_free(&x0);
+}
+
+static void test_fx_metadata(void) {
+    if (!have_fixtures()) return;
+    char err[SS_ERRLEN];
+    sae_dict *d;
+    CU_ASSERT_EQUAL_FATAL(sae_load(&d, fxp("saes/old_layout"), err), SS_OK);
+    CU_ASSERT_EQUAL(d->arch, SAE_STANDARD);
+    CU_ASSERT_EQUAL(d->apply_b_dec_to_input, 0);
+    CU_ASSERT_STRING_EQUAL(d->hook_name, "blocks.1.hook_resid_pre");
+    CU_ASSERT_PTR_NOT_NULL(d->log_sparsity);
+    sae_free(d);
+    CU_ASSERT_EQUAL_FATAL(sae_load(&d, fxp("saes/topk"), err), SS_OK);
+    CU_ASSERT_EQUAL(d->arch, SAE_TOPK);
+    CU_ASSERT_EQUAL(d->k, 8);
+    sae_free(d);
+    CU_ASSERT_EQUAL_FATAL(sae_load(&d, fxp("saes/standard_centered"), err), SS_OK);
+    CU_ASSERT_EQUAL(d->center_writing_weights, 1);
+    CU_ASSERT_EQUAL(d->prepend_bos, 1);
+    CU_ASSERT_EQUAL(d->context_size, 64);
+    sae_free(d);
+    CU_ASSERT_EQUAL_FATAL(sae_load(&d, fxp("saes/norm_constant"), err), SS_OK);
+    CU_ASSERT_EQUAL(d->norm, SAE_NORM_CONSTANT_RESCALE);
+    sae_free(d);
+    CU_ASSERT_EQUAL_FATAL(sae_load(&d, fxp("saes/norm_layer"), err), SS_OK);
+    CU_ASSERT_EQUAL(d->norm, SAE_NORM_LAYER);
+    sae_free(d);
+}
+
+/* saes/standard.h5 was written by h5py: it loads and equals the folder. */
+static void test_fx_h5py(void) {
+    if (!have_fixtures()) return;
+    char err[SS_ERRLEN];
+    sae_dict *a, *b;
+    CU_ASSERT_EQUAL_FATAL(sae_load(&a, fxp("saes/standard"), err), SS_OK);
+    int rc = sae_load(&b, fxp("saes/standard.h5"), err);
+    if (rc) printf("  %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, SS_OK);
+    size_t C = (size_t)a->d_in, S = (size_t)a->d_sae;
+    CU_ASSERT(a->arch == b->arch && a->d_in == b->d_in && a->d_sae == b->d_sae && a->norm == b->norm);
+    CU_ASSERT_STRING_EQUAL(a->hook_name, b->hook_name);
+    CU_ASSERT(a->apply_b_dec_to_input == b->apply_b_dec_to_input && a->center_writing_weights == b->center_writing_weights &&
+              a->prepend_bos == b->prepend_bos && a->context_size == b->context_size);
+    CU_ASSERT(arr_eq(a->W_enc, b->W_enc, C * S) && arr_eq(a->W_dec, b->W_dec, C * S) && arr_eq(a->b_enc, b->b_enc, S) &&
+              arr_eq(a->b_dec, b->b_dec, C));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b->labels);
+    cJSON *lab = tu_json(fxp("saes/standard_h5_labels.json"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lab);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(lab), (int)S);
+    int i = 0, same = 1;
+    for (cJSON *e = lab->child; e; e = e->next, i++) same &= i < (int)S && strcmp(e->valuestring, b->labels[i]) == 0;
+    CU_ASSERT(same);
+    cJSON_Delete(lab);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b->log_sparsity);
+    CU_ASSERT(tu_allclose_npy("standard.h5 log_sparsity", b->log_sparsity, S, fxp("saes/standard_h5_log_sparsity.npy"), 0, 0));
+    /* and it survives our own rewrite */
+    CU_ASSERT_EQUAL(sae_save_h5(b, tmp("h5py-rewritten.h5"), err), SS_OK);
+    sae_dict *c;
+    CU_ASSERT_EQUAL_FATAL(sae_load(&c, tmp("h5py-rewritten.h5"), err), SS_OK);
+    CU_ASSERT(dict_eq(b, c));
+    sae_free(c);
+    sae_free(a);
+    sae_free(b);
+}
+
+/* ln_final.hook_normalized capture */
+static int fx_final_hook(void *ctx, const gpt2_hook_point *hp, float *act, int T, int width, int pos0, char *err) {
+    memcpy((float *)ctx + (size_t)pos0 * width, act, sizeof(float) * T * width);
+    return SS_OK;
+}
+
+static int *fx_ids(int *n) {
+    cJSON *j = tu_json(fxp("tiny-sp/ref/ids.json"));
+    if (!j) return NULL;
+    cJSON *a = cJSON_GetObjectItem(j, "ids");
+    *n = cJSON_GetArraySize(a);
+    int *ids = malloc(sizeof(int) * *n), i = 0;
+    for (cJSON *e = a->child; e; e = e->next) ids[i++] = e->valueint;
+    cJSON_Delete(j);
+    return ids;
+}
+
+/* Steered logits and ln_final on tiny-sp against HF hooks. */
+static void fx_steer(gpt2_model *m, const char *sae, const sae_edit *ed, int n_ed, sae_replace rep, const char *what) {
+    char err[SS_ERRLEN], rel[256], name[128];
+    sae_dict *d;
+    snprintf(rel, sizeof rel, "saes/%s", sae);
+    CU_ASSERT_EQUAL_FATAL(sae_load(&d, fxp(rel), err), SS_OK);
+    int T, V = m->cfg.vocab_size, C = m->cfg.n_embd;
+    int *ids = fx_ids(&T);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    gpt2_state *s;
+    CU_ASSERT_EQUAL_FATAL(gpt2_state_build(&s, m, T, err), SS_OK);
+    sae_intervention *iv;
+    CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, ed, n_ed, NULL, rep, err), SS_OK);
+    CU_ASSERT_EQUAL_FATAL(sae_intervention_attach(iv, s, err), SS_OK);
+    float *final = malloc(sizeof(float) * T * C), *logits = malloc(sizeof(float) * V);
+    gpt2_hook_point lnf = {GPT2_HOOK_LN_FINAL, -1};
+    gpt2_add_hook(s, &lnf, fx_final_hook, final, 0, err);
+    int rc = gpt2_forward(s, ids, T, logits, 0, err);
+    if (rc) printf("  %s\n", err);
+    CU_ASSERT_EQUAL(rc, SS_OK);
+    snprintf(name, sizeof name, "%s logits_%s", sae, what);
+    snprintf(rel, sizeof rel, "saes/%s/logits_%s.npy", sae, what);
+    CU_ASSERT(tu_allclose_npy(name, logits, (size_t)V, fxp(rel), 1e-4f, 0));
+    snprintf(name, sizeof name, "%s final_%s", sae, what);
+    snprintf(rel, sizeof rel, "saes/%s/final_%s.npy", sae, what);
+    CU_ASSERT(tu_allclose_npy(name, final, (size_t)T * C, fxp(rel), 1e-4f, 0));
+    free(final); free(logits); free(ids);
+    sae_intervention_free(iv);
+    gpt2_state_free(s);
+    sae_free(d);
+}
+
+static void test_fx_steering(void) {
+    if (!have_fixtures()) return;
+    char err[SS_ERRLEN];
+    gpt2_model *m;
+    int rc = gpt2_load(&m, fxp("tiny-sp"), err);
+    if (rc) printf("  %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, SS_OK);
+    sae_edit boost = {5, SAE_EDIT_BOOST, 3.0f}, clamp = {5, SAE_EDIT_CLAMP, 2.5f}, ablate = {5, SAE_EDIT_CLAMP, 0.0f};
+    fx_steer(m, "standard", &boost, 1, SAE_REPLACE_NONE, "boost");
+    fx_steer(m, "standard", &clamp, 1, SAE_REPLACE_NONE, "clamp");
+    fx_steer(m, "standard", &ablate, 1, SAE_REPLACE_NONE, "ablate");
+    fx_steer(m, "standard", NULL, 0, SAE_REPLACE_RECON, "recon");
+    fx_steer(m, "standard_centered", &clamp, 1, SAE_REPLACE_NONE, "clamp");
+    /* clamp through recon+error is the same intervention */
+    fx_steer(m, "standard", &clamp, 1, SAE_REPLACE_RECON_ERR, "clamp");
+
+    /* greedy generation with the boost on at every position, generated ones too */
+    cJSON *g = tu_json(fxp("saes/standard/generate_boost.json"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    cJSON *pi = cJSON_GetObjectItem(g, "prompt_ids"), *want = cJSON_GetObjectItem(g, "greedy_boost");
+    cJSON *want0 = cJSON_GetObjectItem(g, "greedy");
+    int np = cJSON_GetArraySize(pi), nn = cJSON_GetArraySize(want), i = 0;
+    int *prompt = malloc(sizeof(int) * np), *out = malloc(sizeof(int) * nn), n_out = 0;
+    for (cJSON *e = pi->child; e; e = e->next) prompt[i++] = e->valueint;
+    sae_dict *d;
+    CU_ASSERT_EQUAL_FATAL(sae_load(&d, fxp("saes/standard"), err), SS_OK);
+    for (int steered = 0; steered <= 1; steered++) {
+        gpt2_state *s;
+        CU_ASSERT_EQUAL_FATAL(gpt2_state_build(&s, m, np + nn, err), SS_OK);
+        sae_intervention *iv = NULL;
+        if (steered) {
+            CU_ASSERT_EQUAL_FATAL(sae_intervention_new(&iv, d, &boost, 1, NULL, SAE_REPLACE_NONE, err), SS_OK);
+            CU_ASSERT_EQUAL_FATAL(sae_intervention_attach(iv, s, err), SS_OK);
+        }
+        sampler_params sp;
+        sampler_params_default(&sp);
+        sp.temperature = 0;
+        sampler *smp;
+        CU_ASSERT_EQUAL_FATAL(sampler_build(&smp, m->cfg.vocab_size, &sp, err), SS_OK);
+        gen_timing tm;
+        rc = generate(s, smp, prompt, np, nn, 0, out, &n_out, NULL, NULL, &tm, err);
+        if (rc) printf("  %s\n", err);
+        CU_ASSERT_EQUAL(rc, SS_OK);
+        CU_ASSERT_EQUAL(n_out, nn);
+        cJSON *w = steered ? want : want0;
+        int k = 0, same = 1;
+        for (cJSON *e = w->child; e; e = e->next, k++) same &= k < n_out && out[k] == e->valueint;
+        printf("  greedy %s: %s\n", steered ? "with boost" : "clean", same ? "same tokens as HF" : "DIFFERENT");
+        CU_ASSERT(same);
+        sampler_free(smp);
+        sae_intervention_free(iv);
+        gpt2_state_free(s);
+    }
+    sae_free(d);
+    free(prompt); free(out);
+    cJSON_Delete(g);
+
+    /* capture through the model == the fixture activation (centred for the centring SAE) */
+    CU_ASSERT_EQUAL_FATAL(sae_load(&d, fxp("saes/standard_centered"), err), SS_OK);
+    int T;
+    int *ids = fx_ids(&T);
+    gpt2_state *s;
+    gpt2_state_build(&s, m, T, err);
+    float *x = malloc(sizeof(float) * T * d->d_in), *f = malloc(sizeof(float) * T * d->d_sae);
+    CU_ASSERT_EQUAL(sae_capture(d, s, ids, T, x, err), SS_OK);
+    CU_ASSERT_EQUAL(sae_encode(d, x, T, f, err), SS_OK);
+    CU_ASSERT(tu_allclose_npy("standard_centered acts via model", f, (size_t)T * d->d_sae,
+                              fxp("saes/standard_centered/acts.npy"), 1e-4f, 0));
+    free(x); free(f); free(ids);
+    gpt2_state_free(s);
+    sae_free(d);
+    gpt2_free(m);
+}
+
 /* ------------------------------------------------------------------ main */
 int main(void) {
     snprintf(TMP, sizeof TMP, "/tmp/test_sae.%d", (int)getpid());
@@ -893,6 +1147,11 @@ int main(void) {
     CU_add_test(m, "capture at the SAE's hook (centring)", test_model_capture);
     CU_add_test(m, "interventions through the forward pass", test_model_interventions);
     CU_add_test(m, "sae-eval statistics", test_model_eval);
+    CU_pSuite f = CU_add_suite("sae vs SAELens/HF fixtures", NULL, NULL);
+    CU_add_test(f, "every fixture SAE: acts, recon, h5 round trip", test_fx_encode);
+    CU_add_test(f, "fixture metadata (v6, pre-6.0, norms)", test_fx_metadata);
+    CU_add_test(f, "h5py-written standard.h5", test_fx_h5py);
+    CU_add_test(f, "boost/clamp/ablate/recon logits and greedy generation", test_fx_steering);
     int rc = tu_run();
     gpt2_free(MODEL);
     char cmd[4200];
