@@ -15,6 +15,11 @@ int cmd_convert(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_latents(int argc, char **argv);
 int cmd_sae_eval(int argc, char **argv);
+/* contrastive vectors, comparison, function vectors (cmd_vector.c, cmd_compare.c, cmd_fv.c) */
+int cmd_vector(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_task_vector(int argc, char **argv);
+int cmd_fv(int argc, char **argv);
 
 static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMANDS[] = {
     {"tokenize", cmd_tokenize, "text -> GPT-2 token ids"},
@@ -27,6 +32,10 @@ static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMA
     {"info", cmd_info, "describe a dictionary"},
     {"latents", cmd_latents, "top latents per token of a prompt"},
     {"sae-eval", cmd_sae_eval, "reconstruction and CE-loss metrics of a dictionary over a text file"},
+    {"vector", cmd_vector, "contrastive steering vector (mean, pca, ActAdd) and llama.cpp GGUF export/import"},
+    {"compare", cmd_compare, "SAE-latent boost vs a steering vector: effect against fluency over scales"},
+    {"task-vector", cmd_task_vector, "task-encoding hidden state (ICL mean) patched into zero-shot prompts"},
+    {"fv", cmd_fv, "function vector: per-head causal indirect effects, top heads, FV accuracy"},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
