@@ -180,6 +180,23 @@ for k in ("mse","explained_variance","l0","dead_fraction","ce_loss_clean","ce_lo
 assert j["tokens"] > 0 and 0 <= j["dead_fraction"] <= 1' "$T/eval.json" && grep -q "window" "$T/err"
 then ok "sae-eval --json"; else bad "sae-eval: $(cat "$T/err")"; fi
 
+# ---------------------------------------- steered logits vs HF (fixtures) ---
+if [ -f "$FX/saes/standard/logits_boost.npy" ]; then
+  P="The quick brown fox jumps over the"
+  for spec in "standard boost --scale 3" "standard clamp --clamp 2.5" "standard ablate --ablate" "standard_centered clamp --clamp 2.5"; do
+    set -- $spec
+    name=$1; what=$2; shift 2
+    if "$BIN" logits --model "$MODEL" --text "$P" --sae "$FX/saes/$name" --latent 5 "$@" --last-only -o "$T/l.npy" 2> "$T/err" &&
+       "$PY" -c 'import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); d=abs(a-b).max(); print(f"  max diff {d:.2e}"); assert a.shape==b.shape and d<1e-4' \
+         "$T/l.npy" "$FX/saes/$name/logits_$what.npy"
+    then ok "logits --sae $name --latent 5 $* matches HF"; else bad "logits $name $what: $(cat "$T/err")"; fi
+  done
+  "$BIN" convert "$FX/saes/standard" -o "$T/std.h5" > /dev/null 2>&1
+  if "$BIN" logits --model "$MODEL" --text "$P" --sae "$T/std.h5" --latent 5 --scale 3 --last-only -o "$T/l.npy" 2> "$T/err" &&
+     "$PY" -c 'import numpy as np,sys; assert abs(np.load(sys.argv[1])-np.load(sys.argv[2])).max()<1e-4' "$T/l.npy" "$FX/saes/standard/logits_boost.npy"
+  then ok "boost through the converted .h5 matches HF"; else bad "boost via .h5: $(cat "$T/err")"; fi
+fi
+
 # ---------------------------------------------------------- bad input ---
 # each: exit 2, exactly one line on stderr, the existing output untouched
 echo "sentinel" > "$T/keep.npy"

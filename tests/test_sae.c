@@ -448,6 +448,24 @@ static void test_saelens_import(void) {
     sae_free(e);
     sae_free(d);
 
+    /* jumprelu checkpoint with log_threshold instead of threshold */
+    d = make_dict(SAE_JUMPRELU, SAE_NORM_NONE, 16, 40);
+    snprintf(dir, sizeof dir, "%s/logthr", TMP);
+    write_folder(dir, d, "{\"architecture\": \"jumprelu\", \"d_in\": 16, \"d_sae\": 40, \"hook_name\": \"blocks.0.hook_resid_pre\"}");
+    {
+        float lt[40];
+        for (int i = 0; i < 40; i++) lt[i] = logf(d->threshold[i]);
+        snprintf(p, sizeof p, "%s/sae_weights.safetensors", dir);
+        write_st(p, (st_out[]){{"W_enc", d->W_enc, 2, {16, 40}}, {"W_dec", d->W_dec, 2, {40, 16}}, {"b_enc", d->b_enc, 1, {40, 0}},
+                               {"b_dec", d->b_dec, 1, {16, 0}}, {"log_threshold", lt, 1, {40, 0}}}, 5);
+    }
+    rc = sae_load(&e, dir, err);
+    if (rc) printf("  %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, SS_OK);
+    CU_ASSERT(tu_allclose("threshold from log_threshold", e->threshold, d->threshold, 40, 1e-6f, 1e-6f));
+    sae_free(e);
+    sae_free(d);
+
     /* jumprelu and gated through folders */
     for (int a = SAE_JUMPRELU; a <= SAE_GATED; a++) {
         d = make_dict((sae_arch)a, SAE_NORM_LAYER, 16, 40);
