@@ -1,0 +1,92 @@
+/* perplexity.h - stream a text file as tokens; perplexity of a model over it.
+ *
+ * Token stream. A text file of any size is read in blocks (never whole) and
+ * tokenized block by block. A block is cut only where the GPT-2 pre-tokenizer
+ * would start a new piece anyway, so the ids are identical to tokenizing the
+ * whole file at once:
+ *   1. after a '\n' that follows a printable ASCII byte and precedes one
+ *      ("a\nB": the regex ends a piece after the newline; a run of several
+ *      whitespace bytes is never cut, since `\s+(?!\S)` treats a run at the
+ *      end of a string differently from one in the middle);
+ *   2. failing that, before a ' ' that follows an ASCII letter/digit and
+ *      precedes an ASCII letter ("ab cd": the piece " cd" starts at the space);
+ *   3. failing both within SS_TS_MAX_BLOCK bytes (a file with no spaces or
+ *      newlines at all), at the last UTF-8 character boundary: ids may then
+ *      differ from whole-file tokenization at that one cut.
+ * Memory is O(block size), independent of the file's size.
+ *
+ * Perplexity. The token stream is cut into non-overlapping windows of
+ * (window - 1) text tokens; each window is run as [BOS, t_1 .. t_{W-1}] from an
+ * empty KV cache, and every next-token prediction inside it is scored: BOS
+ * predicts t_1, t_1 predicts t_2, ..., so every text token is predicted
+ * exactly once, from at most window-1 tokens of left context (and less at the
+ * start of each window: no stride overlap). The last window may be shorter.
+ *   perplexity = exp( sum_i -log p(t_i | BOS, window prefix) / n ),  n = tokens
+ * window defaults to n_positions (1024 for GPT-2: 1023 text tokens per window).
+ * Logits are computed in slices of SS_PPL_SLICE positions with the KV cache,
+ * so memory is O(SS_PPL_SLICE * vocab) rather than O(window * vocab).
+ *
+ * Library code: never prints or exits; progress goes through a callback.
+ */
+#ifndef SS_PERPLEXITY_H
+#define SS_PERPLEXITY_H
+
+#include "common.h"
+#include "gpt2.h"
+#include "tokenizer.h"
+
+/* ---------------------------------------------------------- progress --- */
+typedef struct {
+    int64_t tokens;        /* text tokens consumed so far */
+    int64_t max_tokens;    /* the cap asked for (0 = whole file) */
+    int64_t bytes_done;    /* bytes of the file consumed so far (approximate) */
+    int64_t bytes_total;   /* size of the file */
+} ss_progress;
+/* Called after each window; return nonzero to stop early (the caller's result
+   then has stopped = 1 and covers what was done). */
+typedef int (*ss_progress_fn)(void *ctx, const ss_progress *p);
+
+/* ------------------------------------------------------ token stream --- */
+#define SS_TS_BLOCK     (1 << 20)   /* bytes read per block */
+#define SS_TS_MAX_BLOCK (16 << 20)  /* longest stretch searched for a safe cut */
+
+typedef struct ss_tokstream ss_tokstream;
+/* block: bytes per read (0 = SS_TS_BLOCK; small values are for tests). */
+int  ss_tokstream_open(ss_tokstream **out, const tokenizer *tok, const char *path, size_t block, char *err);
+/* Up to n next ids into ids; *got < n only at the end of the file (0 = end).
+   Invalid UTF-8 -> SS_EINPUT naming the file and byte offset. */
+int  ss_tokstream_read(ss_tokstream *ts, int *ids, int n, int *got, char *err);
+/* Bytes of the file behind the ids handed out so far (the ids of a block are
+   counted in proportion, so this is approximate inside a block; for progress). */
+int64_t ss_tokstream_bytes_done(const ss_tokstream *ts);
+int64_t ss_tokstream_bytes_total(const ss_tokstream *ts);
+void ss_tokstream_close(ss_tokstream *ts);
+
+/* -------------------------------------------------------- perplexity --- */
+#define SS_PPL_SLICE 64
+
+typedef struct {
+    double perplexity;     /* exp(nll) */
+    double nll;            /* mean negative log-likelihood, nats per token */
+    int64_t tokens;        /* text tokens predicted */
+    int64_t windows;
+    int window;            /* window length used, BOS included */
+    int stopped;           /* 1 if the progress callback stopped the run */
+} ss_ppl_result;
+
+typedef struct ss_ppl ss_ppl;
+/* window: positions per window including BOS, in [2, n_positions]
+   (0 = n_positions). */
+int  ss_ppl_new(ss_ppl **out, const gpt2_model *m, int window, char *err);
+/* Score one window tokens[0..T-1] (tokens[0] is normally BOS): adds the T-1
+   next-token predictions to the running sums. */
+int  ss_ppl_window(ss_ppl *p, const int *tokens, int T, char *err);
+void ss_ppl_get(const ss_ppl *p, ss_ppl_result *r);
+void ss_ppl_free(ss_ppl *p);
+
+/* The whole job: stream path, windows of `window` (0 = n_positions) with BOS,
+   stop after max_tokens text tokens (0 = all). No tokens -> SS_EINPUT. */
+int  ss_perplexity_file(const gpt2_model *m, const tokenizer *tok, const char *path, int window,
+                        int64_t max_tokens, ss_progress_fn cb, void *cb_ctx, ss_ppl_result *r, char *err);
+
+#endif
