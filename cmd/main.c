@@ -15,6 +15,10 @@ int cmd_convert(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_latents(int argc, char **argv);
 int cmd_sae_eval(int argc, char **argv);
+/* corpus subcommands (cmd_scan.c) */
+int cmd_perplexity(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
+int cmd_label(int argc, char **argv);
 /* contrastive vectors, comparison, function vectors (cmd_vector.c, cmd_compare.c, cmd_fv.c) */
 int cmd_vector(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
@@ -32,6 +36,9 @@ static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMA
     {"info", cmd_info, "describe a dictionary"},
     {"latents", cmd_latents, "top latents per token of a prompt"},
     {"sae-eval", cmd_sae_eval, "reconstruction and CE-loss metrics of a dictionary over a text file"},
+    {"perplexity", cmd_perplexity, "model perplexity over a text file (streamed, BOS-prefixed windows)"},
+    {"scan", cmd_scan, "top activating contexts of every latent over a text file -> latents.json, dashboard.html"},
+    {"label", cmd_label, "name latents in an .h5 dictionary"},
     {"vector", cmd_vector, "contrastive steering vector (mean, pca, ActAdd) and llama.cpp GGUF export/import"},
     {"compare", cmd_compare, "SAE-latent boost vs a steering vector: effect against fluency over scales"},
     {"task-vector", cmd_task_vector, "task-encoding hidden state (ICL mean) patched into zero-shot prompts"},
