@@ -178,9 +178,11 @@ int cli_encode(const cli_model *cm, const char *text, int no_bos, int **ids, int
 
 int cli_read_text_file(const char *path, char **text, size_t *len) {
     char err[SS_ERRLEN];
-    int rc = ss_read_file(path, text, len, err);
+    size_t n = 0;   /* len may be NULL */
+    int rc = ss_read_file(path, text, &n, err);
+    if (len) *len = n;
     if (rc) return cli_fail(rc, "%s", err);
-    if (!ss_utf8_valid(*text, *len)) {
+    if (!ss_utf8_valid(*text, n)) {
         free(*text);
         *text = NULL;
         return cli_fail(SS_EINPUT, "%s: not valid UTF-8", path);
