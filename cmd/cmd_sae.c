@@ -127,6 +127,14 @@ int cmd_encode(int argc, char **argv) {
     sae_run r;
     char err[SS_ERRLEN];
     float *x = NULL, *f = NULL, *rec = NULL;
+    /* both outputs must be creatable before either is replaced: a bad
+       --recon path must not leave a new -o behind a failed run */
+    const char *outs[2] = {o.out, o.recon};
+    for (int k = 0; k < 2; k++) {
+        ss_outfile probe;
+        if (outs[k] && (rc = ss_out_open(&probe, outs[k], err))) return cli_fail(rc, "%s", err);
+        if (outs[k]) ss_out_abort(&probe);
+    }
     if ((rc = sae_run_setup(&r, &o))) goto out;
     int T = r.n, C = r.d->d_in, S = r.d->d_sae;
     x = ss_malloc2((size_t)T * C, sizeof(float));       /* (T, d_in) */
