@@ -78,7 +78,7 @@ int gpt2_config_load(gpt2_config *cfg, const char *path, char *err) {
     cfg->ln_eps = 1e-5f;
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_epsilon");
     if (eps) {
-        if (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0) || eps->valuedouble > 1) {
+        if (!cJSON_IsNumber(eps) || !((float)eps->valuedouble > 0) || eps->valuedouble > 1) {   /* > 0 in f32 too */
             rc = ss_fail(err, SS_EINPUT, "%s: field 'layer_norm_epsilon' must be a number in (0, 1]", path);
             goto done;
         }
