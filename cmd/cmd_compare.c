@@ -173,6 +173,11 @@ int cmd_compare(int argc, char **argv) {
     if (!prompts_path) return cli_fail(SS_EINPUT, "--prompts FILE is required");
     if (targets_path && sentiment) return cli_fail(SS_EINPUT, "pick one effect measure: --target-words FILE or --sentiment");
     char err[SS_ERRLEN];
+    if (plot_path) {   /* an unwritable --plot fails now, not after all the generations */
+        ss_outfile probe;
+        if ((rc = ss_out_open(&probe, plot_path, err))) return cli_fail(rc, "--plot: %s", err);
+        ss_out_abort(&probe);
+    }
     if ((rc = sampler_params_check(&sp, err))) return cli_fail(rc, "%s", err);
     float *scales = NULL;
     int n_scales = 0;
