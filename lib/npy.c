@@ -224,6 +224,13 @@ int npz_load(npy_array *a, const char *path, const char *key, char *err) {
             if (doff > len || csize > len - doff) { rc = ss_fail(err, SS_EINPUT, "%s: zip entry '%s' truncated", path, want); break; }
             if (method == 0) rc = npy_parse(a, b + doff, csize, path, err);
             else if (method == 8) {
+                /* deflate expands at most 1032:1: a bigger claimed size is a corrupt directory, not a
+                   reason to allocate up to 4 GB */
+                if (usize / 1032 > csize + 1) {
+                    rc = ss_fail(err, SS_EINPUT, "%s: zip entry '%s': size %zu impossible for %zu compressed bytes", path,
+                                 want, usize, csize);
+                    break;
+                }
                 unsigned char *out = malloc(usize ? usize : 1);
                 z_stream zs;
                 memset(&zs, 0, sizeof zs);
@@ -232,7 +239,8 @@ int npz_load(npy_array *a, const char *path, const char *key, char *err) {
                 zs.next_out = out; zs.avail_out = (uInt)usize;
                 int zr = inflate(&zs, Z_FINISH);
                 inflateEnd(&zs);
-                if (zr != Z_STREAM_END) rc = ss_fail(err, SS_EINPUT, "%s: entry '%s' does not inflate", path, want);
+                if (zr != Z_STREAM_END || zs.total_out != usize)   /* short: the tail would be uninitialised */
+                    rc = ss_fail(err, SS_EINPUT, "%s: entry '%s' does not inflate to its stated size", path, want);
                 else rc = npy_parse(a, out, usize, path, err);
                 free(out);
             } else rc = ss_fail(err, SS_EINPUT, "%s: zip method %u not supported", path, method);
