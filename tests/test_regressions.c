@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "gpt2.h"
 #include "npy.h"
@@ -56,9 +57,81 @@ static void test_config_eps_underflow(void) {
     unlink(p);
 }
 
+/* A one-member .npz "arr_0.npy" holding a deflated (3,) float32 .npy; the
+   central directory states `usize` as the uncompressed size (0: the true one)
+   and, if `cut`, the deflate stream is cut short of its end. */
+static size_t build_npz(unsigned char *out, uint32_t usize, int cut) {
+    static const char hdr[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
+    unsigned char npy[128 + 12];
+    memset(npy, ' ', 128);
+    memcpy(npy, hdr, sizeof hdr - 1);
+    npy[127] = '\n';
+    float v[3] = {1, 2, 3};
+    memcpy(npy + 128, v, 12);
+    unsigned char comp[512];
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    zs.next_in = npy; zs.avail_in = sizeof npy; zs.next_out = comp; zs.avail_out = sizeof comp;
+    deflate(&zs, Z_FINISH);
+    uint32_t csize = (uint32_t)zs.total_out;
+    deflateEnd(&zs);
+    if (cut) {   /* a complete stream of only the first 64 bytes */
+        memset(&zs, 0, sizeof zs);
+        deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+        zs.next_in = npy; zs.avail_in = 64; zs.next_out = comp; zs.avail_out = sizeof comp;
+        deflate(&zs, Z_FINISH);
+        csize = (uint32_t)zs.total_out;
+        deflateEnd(&zs);
+    }
+    if (!usize) usize = sizeof npy;
+    uint32_t crc = (uint32_t)crc32(0, npy, sizeof npy);
+    const char *name = "arr_0.npy";
+    size_t nl = strlen(name), o = 0;
+#define P16(x) do { out[o++] = (x) & 0xFF; out[o++] = ((x) >> 8) & 0xFF; } while (0)
+#define P32(x) do { P16((x) & 0xFFFF); P16(((uint32_t)(x)) >> 16); } while (0)
+    P32(0x04034b50); P16(20); P16(0); P16(8); P16(0); P16(0); P32(crc); P32(csize); P32(usize); P16(nl); P16(0);
+    memcpy(out + o, name, nl); o += nl;
+    memcpy(out + o, comp, csize); o += csize;
+    size_t cd = o;
+    P32(0x02014b50); P16(20); P16(20); P16(0); P16(8); P16(0); P16(0); P32(crc); P32(csize); P32(usize);
+    P16(nl); P16(0); P16(0); P16(0); P16(0); P32(0); P32(0);
+    memcpy(out + o, name, nl); o += nl;
+    size_t cdlen = o - cd;
+    P32(0x06054b50); P16(0); P16(0); P16(1); P16(1); P32(cdlen); P32(cd); P16(0);
+#undef P16
+#undef P32
+    return o;
+}
+
+/* fuzz_npy: a 300-byte .npz whose directory claimed a 4 GB member made
+   npz_load malloc 4 GB (a timeout under ASan, an OOM without overcommit);
+   a deflate stream shorter than the stated size left the tail of the buffer
+   uninitialised and parsed it as data. */
+static void test_npz_sizes(void) {
+    unsigned char buf[1024];
+    char err[SS_ERRLEN] = "";
+    npy_array a;
+    size_t n = build_npz(buf, 0, 0);
+    const char *p = tmpfile_with(buf, n);
+    CU_ASSERT_EQUAL_FATAL(npz_load(&a, p, "arr_0", err), SS_OK);
+    CU_ASSERT(a.numel == 3 && a.data[2] == 3.0f);
+    npy_free(&a);
+    unlink(p);
+    n = build_npz(buf, 0xFFFFFFF0u, 0);
+    p = tmpfile_with(buf, n);
+    expect_einput(npz_load(&a, p, "arr_0", err), err, p, "arr_0.npy");
+    unlink(p);
+    n = build_npz(buf, 0, 1);
+    p = tmpfile_with(buf, n);
+    expect_einput(npz_load(&a, p, "arr_0", err), err, p, "arr_0.npy");
+    unlink(p);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite("regressions", NULL, NULL);
     CU_add_test(s, "config: layer_norm_epsilon that underflows f32 (fuzz_config)", test_config_eps_underflow);
+    CU_add_test(s, "npz: member sizes the data cannot back (fuzz_npy)", test_npz_sizes);
     return tu_run();
 }
