@@ -237,7 +237,7 @@ static int run(int argc, char **argv, int is_fv) {
         if (is_fv) {
             printf("  top heads (layer, head, CIE):");
             for (int k = 0; k < r.n_heads; k++)
-                printf(" (%d,%d,%.4f)", r.heads[2 * k], r.heads[2 * k + 1], r.cie[r.heads[2 * k] * cfg->n_head + r.heads[2 * k + 1]]);
+                printf(" (%d,%d,%.4g)", r.heads[2 * k], r.heads[2 * k + 1], r.cie[r.heads[2 * k] * cfg->n_head + r.heads[2 * k + 1]]);
             printf("\n");
         }
         print_examples(&r, is_fv ? "FV" : "patched");

@@ -230,7 +230,7 @@ int vec_pca(const float *diffs, int n, int C, float *v, char *err) {
     float *mean = malloc((size_t)C * sizeof(float));   /* (C) */
     double *u = calloc((size_t)C, sizeof(double));     /* (C) direction */
     int k = n < C ? n : C;
-    double *G = malloc((size_t)k * k * sizeof(double)); /* (k, k) Gram */
+    double *G = calloc((size_t)k * k, sizeof(double));  /* (k, k) Gram */
     double *x = malloc((size_t)k * sizeof(double));     /* (k) */
     if (!mean || !u || !G || !x) { free(mean); free(u); free(G); free(x); return ss_fail(err, SS_ERUNTIME, "out of memory"); }
     vec_mean(diffs, n, C, mean);
