@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Helpers for tests/cli_scan.sh and tests/cli_dashboard.sh (numpy, h5py; torch for ppl-ref).
 
-  scan_helper.py make-sae OUT.h5 --d-in C --d-sae S --hook NAME [--seed N] [--center] [--no-bos] [--ctx N]
+  scan_helper.py make-sae OUT.h5 --d-in C --d-sae S --hook NAME [--seed N] [--center] [--no-bos] [--ctx N] [--b-enc B]
       a random standard SAE in the saesteer HDF5 v1 format, written with h5py
   scan_helper.py ppl-ref MODEL_DIR IDS.json [--context N]
       perplexity with the torch forward of bench/peer_torch.py (HF semantics) over the
@@ -23,7 +23,7 @@ def make_sae(a):
     C, S = a.d_in, a.d_sae
     W_enc = (rng.standard_normal((C, S)) / math.sqrt(C)).astype(np.float32)
     W_dec = (rng.standard_normal((S, C)) / math.sqrt(C)).astype(np.float32)
-    b_enc = (rng.standard_normal(S) * 0.02 - 0.01).astype(np.float32)
+    b_enc = (rng.standard_normal(S) * 0.02 + a.b_enc).astype(np.float32)
     b_dec = (rng.standard_normal(C) * 0.02).astype(np.float32)
     with h5py.File(a.out, "w") as f:
         f.attrs["format"] = "saesteer-sae"
@@ -153,6 +153,7 @@ def main():
     p.add_argument("--d-sae", type=int, required=True); p.add_argument("--hook", required=True)
     p.add_argument("--seed", type=int, default=0); p.add_argument("--center", action="store_true")
     p.add_argument("--no-bos", action="store_true"); p.add_argument("--ctx", type=int, default=0)
+    p.add_argument("--b-enc", type=float, default=-0.01, help="mean encoder bias (more negative: sparser)")
     p = sp.add_parser("ppl-ref"); p.add_argument("model"); p.add_argument("ids"); p.add_argument("--context", type=int, default=0)
     p = sp.add_parser("check-scan"); p.add_argument("outdir"); p.add_argument("sae")
     p = sp.add_parser("text"); p.add_argument("out"); p.add_argument("--mb", type=float, required=True)
