@@ -61,7 +61,10 @@ static void fmt_dur(double s, char *buf, size_t n) {
 static int on_progress(void *ctx, const ss_progress *p) {
     progress_ctx *pc = ctx;
     double now = ss_now();
-    if (!pc->quiet && now - pc->last >= pc->every) {
+    if (!pc->quiet && now - pc->last >= pc->every && p->phase) {
+        pc->last = now;
+        fprintf(stderr, "saesteer %s: %s: %lld of %lld\n", cli_cmd_name, p->phase, (long long)p->done, (long long)p->total);
+    } else if (!pc->quiet && now - pc->last >= pc->every) {
         pc->last = now;
         if (pc->banner[0]) { fprintf(stderr, "%s\n", pc->banner); pc->banner[0] = '\0'; }
         double el = now - pc->t0, rate = el > 0 ? (double)p->tokens / el : 0;
@@ -373,6 +376,10 @@ int cmd_scan(int argc, char **argv) {
         goto done;
     }
     if ((rc = scan_logit_effects(sc, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+    if (sc->stopped || g_stop) {
+        rc = cli_fail(SS_ERUNTIME, "interrupted; nothing written, earlier outputs in %s left as they were", outdir);
+        goto done;
+    }
 
     char path[4200];
     scan_meta mt = {model, sae_path, text_file, secs};

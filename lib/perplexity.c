@@ -267,7 +267,7 @@ int ss_perplexity_file(const gpt2_model *m, const tokenizer *tok, const char *pa
         if ((rc = ss_ppl_window(p, win, got + 1, err))) goto done;
         n_text += got;
         if (cb) {
-            ss_progress pr = {n_text, max_tokens, ss_tokstream_bytes_done(ts), ss_tokstream_bytes_total(ts)};
+            ss_progress pr = {n_text, max_tokens, ss_tokstream_bytes_done(ts), ss_tokstream_bytes_total(ts), NULL, 0, 0};
             if (cb(cb_ctx, &pr)) { stopped = 1; break; }
         }
         if (got < want) break;

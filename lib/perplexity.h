@@ -41,6 +41,9 @@ typedef struct {
     int64_t max_tokens;    /* the cap asked for (0 = whole file) */
     int64_t bytes_done;    /* bytes of the file consumed so far (approximate) */
     int64_t bytes_total;   /* size of the file */
+    const char *phase;     /* NULL while reading the text; else a later phase
+                              (e.g. "logit effects") and its progress in done/total */
+    int64_t done, total;
 } ss_progress;
 /* Called after each window; return nonzero to stop early (the caller's result
    then has stopped = 1 and covers what was done). */

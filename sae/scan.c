@@ -186,7 +186,7 @@ int scan_file(scan_state *sc, const tokenizer *tok, const char *path, char *err)
         index += got;
         sc->bytes_done = ss_tokstream_bytes_done(ts);
         if (sc->progress) {
-            ss_progress pr = {index, sc->max_tokens, sc->bytes_done, sc->bytes_total};
+            ss_progress pr = {index, sc->max_tokens, sc->bytes_done, sc->bytes_total, NULL, 0, 0};
             if (sc->progress(sc->progress_ctx, &pr)) { sc->stopped = 1; break; }
         }
         if (got < want) break;
@@ -262,8 +262,12 @@ int scan_logit_effects(scan_state *sc, char *err) {
             select_n(buf + (size_t)r * V, V, NL, 1.0f, sc->top_ids + o, sc->top_val + o);
             select_n(buf + (size_t)r * V, V, NL, -1.0f, sc->bot_ids + o, sc->bot_val + o);
         }
+        if (sc->progress) {   /* a big dictionary takes a while here too: allow a stop */
+            ss_progress pr = {sc->n_tokens, sc->max_tokens, sc->bytes_done, sc->bytes_total, "logit effects", i0 + nb, S};
+            if (sc->progress(sc->progress_ctx, &pr)) { sc->stopped = 1; break; }
+        }
     }
     free(buf);
-    sc->have_logits = 1;
+    sc->have_logits = !sc->stopped;
     return SS_OK;
 }

@@ -107,7 +107,9 @@ void scan_free(scan_state *sc);
 int  scan_window(scan_state *sc, const int *tokens, int T, int skip, int64_t index0, char *err);
 /* Stream a text file through scan_window in windows as described above. */
 int  scan_file(scan_state *sc, const tokenizer *tok, const char *path, char *err);
-/* Fill top_ids/top_val/bot_ids/bot_val from W_dec @ wte^T (blocked sgemm). */
+/* Fill top_ids/top_val/bot_ids/bot_val from W_dec @ wte^T (blocked sgemm).
+   Reports progress (phase "logit effects") per block of 64 latents; a stop
+   request sets stopped = 1 and leaves the effects incomplete (have_logits 0). */
 int  scan_logit_effects(scan_state *sc, char *err);
 /* Latent i's contexts, strongest first, into out (capacity sc->K); returns the count. */
 int  scan_contexts(const scan_state *sc, int latent, scan_context *out);

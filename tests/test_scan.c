@@ -513,6 +513,12 @@ static void test_scan_logits(void) {
     sae_free(d);
 }
 
+static int stop_in_phase(void *ctx, const ss_progress *pr) {
+    int *calls = ctx;
+    if (pr->phase) (*calls)++;
+    return pr->phase && pr->done >= 64;
+}
+
 static void test_scan_stop_and_errors(void) {
     char err[SS_ERRLEN];
     sae_dict *d = make_dict(SAE_STANDARD, 16, "blocks.1.hook_resid_pre", 1, 1, 16);
@@ -525,6 +531,19 @@ static void test_scan_stop_and_errors(void) {
     CU_ASSERT_EQUAL(sc->n_windows, 2);
     CU_ASSERT_EQUAL(sc->n_tokens, 2 * 15);
     scan_free(sc);
+    /* a stop while computing logit effects */
+    sae_dict *d2 = make_dict(SAE_STANDARD, 200, "blocks.1.hook_resid_pre", 1, 1, 16);
+    int calls = 0;
+    scan_opts o2 = {3, 2, 0, 50, 5, stop_in_phase, &calls};
+    CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d2, MODEL, &o2, err), SS_OK);
+    CU_ASSERT_EQUAL(scan_file(sc, TOK, TEXT_PATH, err), SS_OK);
+    CU_ASSERT_EQUAL(sc->stopped, 0);
+    CU_ASSERT_EQUAL(scan_logit_effects(sc, err), SS_OK);
+    CU_ASSERT_EQUAL(sc->stopped, 1);
+    CU_ASSERT_EQUAL(sc->have_logits, 0);
+    CU_ASSERT_EQUAL(calls, 1);
+    scan_free(sc);
+    sae_free(d2);
     o.progress = NULL;
     CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d, MODEL, &o, err), SS_OK);
     CU_ASSERT_EQUAL(scan_file(sc, TOK, tmp("empty.txt"), err), SS_EINPUT);
