@@ -19,10 +19,17 @@
  */
 #include "sae_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define H5_FORMAT_NAME "saesteer-sae"
 #define H5_FORMAT_VERSION 1
@@ -30,6 +37,12 @@
 #define H5_CHUNK_BYTES (1 << 20)
 
 static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* Set only in the probe child (see h5_probe): read everything, except the
+   bulk float data of files larger than H5_PROBE_FULL_BYTES. */
+static int h5_probe_mode = 0;
+#define H5_PROBE_SECONDS 30
+#define H5_PROBE_FULL_BYTES ((hsize_t)32 << 20)   /* smaller files: the probe reads everything */
 
 /* ================================================================ writer === */
 
@@ -303,6 +316,49 @@ static int r_attr_flag(hid_t f, const char *name, const char *file, int dflt, in
     return rc;
 }
 
+/* Where a dataset's bytes are must lie inside the file, and chunks must not
+   be larger than the dataset: HDF5 1.10 trusts these numbers when reading.
+   tsz: element size to check the contiguous storage size against (0: don't). */
+static hsize_t h5_file_size = 0;
+static int check_layout(hid_t ds, const char *name, const char *file, size_t tsz, char *err, int *rc) {
+    hid_t sp = H5Dget_space(ds), dcpl = H5Dget_create_plist(ds);
+    int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    hsize_t dims[H5S_MAX_RANK] = {0}, chunk[H5S_MAX_RANK] = {0};
+    if (rank > 0 && rank <= H5S_MAX_RANK) H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5D_layout_t lay = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+    int bad = rank < 0 || rank > H5S_MAX_RANK || lay == H5D_LAYOUT_ERROR;
+    hsize_t nelem = 1;
+    for (int i = 0; i < rank && !bad; i++) nelem = dims[i] && nelem > ((hsize_t)1 << 40) / dims[i] ? ((hsize_t)1 << 41) : nelem * dims[i];
+    if (!bad && lay == H5D_CONTIGUOUS) {
+        haddr_t off = H5Dget_offset(ds);
+        hsize_t sz = H5Dget_storage_size(ds);
+        if (off != HADDR_UNDEF && ((tsz && sz != nelem * tsz) || off > h5_file_size || sz > h5_file_size - off)) bad = 1;
+    } else if (!bad && lay == H5D_CHUNKED) {
+        int cr = H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk);
+        if (cr != rank) bad = 1;
+        hsize_t celem = 1;
+        for (int i = 0; i < rank && !bad; i++) {
+            if (chunk[i] == 0 || chunk[i] > (dims[i] ? dims[i] : 1)) bad = 1;
+            else celem *= chunk[i];
+        }
+        hsize_t nchunks = 0;
+        if (!bad && H5Dget_num_chunks(ds, sp, &nchunks) < 0) bad = 1;   /* 1.10 wants a real space, not H5S_ALL */
+        for (hsize_t c = 0; c < nchunks && !bad; c++) {
+            hsize_t coff[H5S_MAX_RANK];
+            unsigned mask;
+            haddr_t addr;
+            hsize_t size;
+            if (H5Dget_chunk_info(ds, sp, c, coff, &mask, &addr, &size) < 0 || addr > h5_file_size ||
+                size > h5_file_size - addr || (tsz && mask == 0 && size > celem * tsz * 2 + 4096))
+                bad = 1;
+        }
+    }
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
+    if (bad) *rc = ss_fail(err, SS_EINPUT, "%s: dataset '%s': storage layout is corrupt", file, name);
+    return bad;
+}
+
 /* Open a dataset, check it holds rank-ndim data of the expected dims. */
 static hid_t r_dset_open(hid_t f, const char *name, int ndim, const hsize_t *want, H5T_class_t want_cls,
                          const char *file, int required, char *err, int *rc) {
@@ -328,6 +384,7 @@ static hid_t r_dset_open(hid_t f, const char *name, int ndim, const hsize_t *wan
         *rc = ss_fail(err, SS_EINPUT, "%s: dataset '%s': unsupported float size %zu", file, name, tsz);
         return -1;
     }
+    if (check_layout(ds, name, file, cls == H5T_FLOAT ? tsz : 0, err, rc))   /* strings: bounds only */ { H5Dclose(ds); return -1; }
     hid_t sp = H5Dget_space(ds);
     int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
     hsize_t dims[H5S_MAX_RANK] = {0};
@@ -356,6 +413,7 @@ static int r_f32(hid_t f, const char *name, hsize_t rows, hsize_t cols, const ch
     hsize_t want[2] = {rows, cols};
     hid_t ds = r_dset_open(f, name, cols ? 2 : 1, want, H5T_FLOAT, file, required, err, &rc);
     if (ds < 0) return rc;
+    if (h5_probe_mode && h5_file_size > H5_PROBE_FULL_BYTES) { H5Dclose(ds); return SS_OK; }
     float *buf = ss_malloc2((size_t)rows * (cols ? cols : 1), sizeof(float));
     if (!buf) { H5Dclose(ds); return ss_fail(err, SS_ERUNTIME, "%s: out of memory reading '%s'", file, name); }
     if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
@@ -458,7 +516,8 @@ static int read_contents(hid_t f, sae_dict *d, const char *file, char *err) {
     if ((rc = r_f32(f, "W_dec", S, C, file, 1, &d->W_dec, err))) return rc;
     if ((rc = r_f32(f, "b_dec", C, 0, file, 1, &d->b_dec, err))) return rc;
     if ((rc = r_f32(f, "b_enc", S, 0, file, d->arch != SAE_GATED, &d->b_enc, err))) return rc;
-    if (!d->b_enc && !(d->b_enc = ss_calloc(S, sizeof(float)))) return ss_fail(err, SS_ERUNTIME, "out of memory");
+    if (!d->b_enc && !(d->b_enc = ss_calloc(S, sizeof(float))))
+        return ss_fail(err, SS_ERUNTIME, "out of memory");
     if ((rc = r_f32(f, "threshold", S, 0, file, d->arch == SAE_JUMPRELU, &d->threshold, err))) return rc;
     int gated = d->arch == SAE_GATED;
     if ((rc = r_f32(f, "b_gate", S, 0, file, gated, &d->b_gate, err))) return rc;
@@ -466,6 +525,67 @@ static int read_contents(hid_t f, sae_dict *d, const char *file, char *err) {
     if ((rc = r_f32(f, "r_mag", S, 0, file, gated, &d->r_mag, err))) return rc;
     if ((rc = r_f32(f, "log_sparsity", S, 0, file, 0, &d->log_sparsity, err))) return rc;
     return r_labels(f, d, file, err);
+}
+
+/* HDF5 1.10 trusts what a file says about itself (string lengths in its
+ * global heap, chunk sizes, ...): a corrupted file can make the library crash,
+ * corrupt the heap or spin. So the whole file is first read by a child
+ * process under a time limit (files over H5_PROBE_FULL_BYTES: everything but
+ * the bulk float data). The child reports its verdict through a pipe; this
+ * process touches the file only after the child read it cleanly, and
+ * otherwise returns the child's error. */
+static int h5_probe(const char *path, char *err) {
+    int fds[2];
+    if (pipe(fds) != 0) return SS_OK;   /* cannot probe: read directly */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) { close(fds[0]); close(fds[1]); return SS_OK; }
+    if (pid == 0) {
+        close(fds[0]);
+        int devnull = open("/dev/null", O_WRONLY);   /* glibc's own abort messages */
+        if (devnull >= 0) dup2(devnull, 2);
+        signal(SIGALRM, SIG_DFL);
+        alarm(H5_PROBE_SECONDS);
+        h5_probe_mode = 1;
+        h5_quiet();
+        char msg[1 + SS_ERRLEN] = {0};
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f < 0) {
+            msg[0] = SS_EINPUT;
+            snprintf(msg + 1, SS_ERRLEN, "%s: cannot open HDF5 file (truncated or corrupt?)", path);
+        } else {
+            sae_dict *d = calloc(1, sizeof *d);
+            if (d) msg[0] = (char)read_contents(f, d, path, msg + 1);
+            H5Fclose(f);
+        }
+        H5close();   /* the library's teardown trips over a heap it corrupted */
+        if (write(fds[1], msg, sizeof msg) != (ssize_t)sizeof msg) _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    char msg[1 + SS_ERRLEN];
+    size_t got = 0;
+    while (got < sizeof msg) {
+        ssize_t r = read(fds[0], msg + got, sizeof msg - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return SS_OK;
+    if (WIFSIGNALED(status)) {
+        if (WTERMSIG(status) == SIGALRM)
+            return ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (reading it did not finish in %d s)", path,
+                           H5_PROBE_SECONDS);
+        return ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (the HDF5 library crashed reading it)", path);
+    }
+    if (got == sizeof msg && msg[0] != SS_OK) {
+        msg[SS_ERRLEN] = '\0';
+        return ss_fail(err, msg[0] == SS_ERUNTIME ? SS_ERUNTIME : SS_EINPUT, "%s", msg + 1);
+    }
+    return SS_OK;
 }
 
 int sae_load_h5(sae_dict **out, const char *path, char *err) {
@@ -476,12 +596,16 @@ int sae_load_h5(sae_dict **out, const char *path, char *err) {
     fclose(probe);
     if (H5Fis_hdf5(path) <= 0)
         return ss_fail(err, SS_EINPUT, "%s: not an HDF5 file (nor a SAELens folder)", path);
+    struct stat st;
+    h5_file_size = stat(path, &st) == 0 ? (hsize_t)st.st_size : 0;
+    int rc = h5_probe(path, err);
+    if (rc) return rc;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return ss_fail(err, SS_EINPUT, "%s: cannot open HDF5 file (truncated or corrupt?)", path);
     sae_dict *d = calloc(1, sizeof *d);
     if (!d) { H5Fclose(f); return ss_fail(err, SS_ERUNTIME, "out of memory"); }
     sae_strlcpy(d->path, path, sizeof d->path);
-    int rc = read_contents(f, d, path, err);
+    rc = read_contents(f, d, path, err);
     H5Fclose(f);
     if (!rc) rc = sae_validate(d, path, err);
     if (rc) { sae_free(d); return rc; }
