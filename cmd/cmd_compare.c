@@ -118,6 +118,7 @@ static int plot(const char *path, const cmp_run *runs, int n, const char *effect
             if (strcmp(runs[i].method, methods[mi])) continue;
             double px = PX(runs[i].kl), py = PY(runs[i].effect);
             svg_circle(&s, px, py, 4.5, method_color(methods[mi]), "white");
+            if (mi && runs[i].scale == 0) continue;   /* scale 0 sits on the unsteered point */
             snprintf(buf, sizeof buf, "%s%g", mi ? "" : "none ", runs[i].scale);
             svg_text(&s, px + 6, py - 6, 10, "start", method_color(methods[mi]), 0, buf);
         }
