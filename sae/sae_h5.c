@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -41,7 +42,7 @@ static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 /* Set only in the probe child (see h5_probe): read everything, except the
    bulk float data of files larger than H5_PROBE_FULL_BYTES. */
 static int h5_probe_mode = 0;
-#define H5_PROBE_SECONDS 30
+#define H5_PROBE_SECONDS 10
 #define H5_PROBE_FULL_BYTES ((hsize_t)32 << 20)   /* smaller files: the probe reads everything */
 
 /* ================================================================ writer === */
@@ -534,6 +535,24 @@ static int read_contents(hid_t f, sae_dict *d, const char *file, char *err) {
  * the bulk float data). The child reports its verdict through a pipe; this
  * process touches the file only after the child read it cleanly, and
  * otherwise returns the child's error. */
+/* In the probe child: a corrupted length makes HDF5 allocate and fill
+   gigabytes; cap the address space so that fails fast instead. */
+static void limit_memory(void) {
+    long pages = 0, page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return;
+    if (fscanf(f, "%ld", &pages) != 1) pages = 0;
+    fclose(f);
+    rlim_t now = (rlim_t)pages * (rlim_t)page;
+    if (pages <= 0 || now > ((rlim_t)1 << 40)) return;   /* sanitizers reserve terabytes: leave them be */
+    rlim_t want = now + ((rlim_t)2 << 30) + (rlim_t)h5_file_size * 4;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want)) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_AS, &rl);
+    }
+}
+
 static int h5_probe(const char *path, char *err) {
     int fds[2];
     if (pipe(fds) != 0) return SS_OK;   /* cannot probe: read directly */
@@ -546,6 +565,7 @@ static int h5_probe(const char *path, char *err) {
         if (devnull >= 0) dup2(devnull, 2);
         signal(SIGALRM, SIG_DFL);
         alarm(H5_PROBE_SECONDS);
+        limit_memory();
         h5_probe_mode = 1;
         h5_quiet();
         char msg[1 + SS_ERRLEN] = {0};

@@ -373,6 +373,48 @@ static void test_h5_hostile(void) {
     sae_free(d);
 }
 
+/* Random byte corruption of a valid dictionary: every load ends in SS_OK or
+   SS_EINPUT with one line, never a crash or a hang (HDF5 itself would). */
+static void test_h5_corrupted(void) {
+    char err[SS_ERRLEN];
+    sae_dict *d = make_dict(SAE_STANDARD, SAE_NORM_NONE, 16, 64);
+    d->labels = calloc(64, sizeof(char *));
+    for (int i = 0; i < 64; i++) d->labels[i] = strdup(i % 5 ? "" : "a label");
+    const char *good = tmp("fz-good.h5"), *bad = tmp("fz.h5");
+    CU_ASSERT_EQUAL_FATAL(sae_save_h5(d, good, err), SS_OK);
+    sae_free(d);
+    FILE *f = fopen(good, "rb");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    unsigned char *buf = malloc((size_t)n), *cp = malloc((size_t)n);
+    CU_ASSERT_EQUAL_FATAL(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    int counts[3] = {0, 0, 0};
+    for (int it = 0; it < 60; it++) {
+        memcpy(cp, buf, (size_t)n);
+        long len = n;
+        int flips = 1 + (int)((frand() + 1.0f) * 4);
+        for (int k = 0; k < flips; k++) cp[(long)((frand() + 1.0f) * 0.5f * (n - 1))] = (unsigned char)((frand() + 1.0f) * 127.9f);
+        if (it % 7 == 0) len = (long)((frand() + 1.0f) * 0.5f * n);
+        f = fopen(bad, "wb");
+        fwrite(cp, 1, (size_t)len, f);
+        fclose(f);
+        sae_dict *e = NULL;
+        err[0] = 0;
+        double t0 = ss_now();
+        int rc = sae_load(&e, bad, err);
+        if (ss_now() - t0 > 2) printf("  slow (%.1fs): %s\n", ss_now() - t0, err);
+        CU_ASSERT(rc == SS_OK || rc == SS_EINPUT);
+        CU_ASSERT(rc != SS_OK || e != NULL);
+        CU_ASSERT(strchr(err, '\n') == NULL);
+        if (rc >= 0 && rc <= 2) counts[rc]++;
+        sae_free(e);
+    }
+    printf("  60 corrupted files: %d loaded, %d rejected\n", counts[0], counts[2]);
+    free(buf); free(cp);
+}
+
 /* ------------------------------------------------------------ SAELens --- */
 static void test_saelens_import(void) {
     char err[SS_ERRLEN], dir[4200];
@@ -1154,6 +1196,7 @@ int main(void) {
     CU_add_test(s, "latent decoder norm", test_dec_norm);
     CU_add_test(s, "HDF5 round trip", test_h5_roundtrip);
     CU_add_test(s, "HDF5 hostile files", test_h5_hostile);
+    CU_add_test(s, "HDF5 with random corruption", test_h5_corrupted);
     CU_add_test(s, "SAELens import (v6, pre-6.0)", test_saelens_import);
     CU_add_test(s, "SAELens hostile folders", test_saelens_hostile);
     CU_add_test(s, "interventions on synthetic activations", test_interventions);
