@@ -601,7 +601,9 @@ static int h5_probe(const char *path, char *err) {
                            H5_PROBE_SECONDS);
         return ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (the HDF5 library crashed reading it)", path);
     }
-    if (got == sizeof msg && msg[0] != SS_OK) {
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != sizeof msg)   /* e.g. a sanitizer's abort */
+        return ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (the HDF5 library failed reading it)", path);
+    if (msg[0] != SS_OK) {
         msg[SS_ERRLEN] = '\0';
         return ss_fail(err, msg[0] == SS_ERUNTIME ? SS_ERUNTIME : SS_EINPUT, "%s", msg + 1);
     }
