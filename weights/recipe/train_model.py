@@ -402,6 +402,9 @@ def main():
         log("keeping the best checkpoint, step %d (held-out loss %.4f)" % (best[2], best[0]))
 
     # ---------------------------------------------------------------- float16 as shipped, measured in f32
+    if dev == "cuda":  # true float32 matmuls from here on (the 2026-11 run still had TF32 on: 30.855
+        torch.backends.cuda.matmul.allow_tf32 = False  # vs 30.851 from saesteer's C runtime)
+        torch.backends.cudnn.allow_tf32 = False
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(p.half().float())
