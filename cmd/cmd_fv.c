@@ -99,6 +99,7 @@ static int heat_map(const char *path, const float *cie, int L, int NH, const int
     char err[SS_ERRLEN], col[8], buf[96];
     double cell = NH > 24 ? 18 : 28, ml = 70, mt = 60, mr = 120, mb = 50;
     double W = ml + NH * cell + mr, H = mt + L * cell + mb;
+    if (W < 560) W = 560;   /* room for the title */
     double mx = 0;
     for (int i = 0; i < L * NH; i++) if (cie[i] > mx || -cie[i] > mx) mx = cie[i] > 0 ? cie[i] : -cie[i];
     if (mx <= 0) mx = 1;
@@ -206,6 +207,7 @@ static int run(int argc, char **argv, int is_fv) {
             cJSON_AddNumberToObject(j, "shuffled_acc", r.shuffled_acc);
             cJSON_AddNumberToObject(j, "zero_shot_logprob", r.zero_shot_logprob);
             cJSON_AddNumberToObject(j, "fv_logprob", r.patched_logprob);
+            cJSON_AddNumberToObject(j, "icl_logprob", r.icl_logprob);
             cJSON_AddNumberToObject(j, "fv_norm", norm);
             cJSON *cie = cJSON_AddArrayToObject(j, "cie");
             for (int l = 0; l < cfg->n_layer; l++) {
@@ -221,6 +223,7 @@ static int run(int argc, char **argv, int is_fv) {
             cJSON_AddNumberToObject(j, "logprob_change", r.patched_logprob - r.zero_shot_logprob);
             cJSON_AddNumberToObject(j, "zero_shot_logprob", r.zero_shot_logprob);
             cJSON_AddNumberToObject(j, "patched_logprob", r.patched_logprob);
+            cJSON_AddNumberToObject(j, "icl_logprob", r.icl_logprob);
             cJSON_AddNumberToObject(j, "h_norm", norm);
         }
         add_examples(j, &r);
@@ -232,8 +235,9 @@ static int run(int argc, char **argv, int is_fv) {
                a.o.shots, r.n_prompts, r.n_eval, secs);
         printf("  zero-shot acc %.3f | %s acc %.3f | ICL acc %.3f | shuffled-label acc %.3f\n", r.zero_shot_acc,
                is_fv ? "FV" : "patched", r.patched_acc, r.icl_acc, r.shuffled_acc);
-        printf("  mean log p(answer): zero-shot %.3f -> %s %.3f (change %+.3f); vector norm %.3f\n", r.zero_shot_logprob,
-               is_fv ? "FV" : "patched", r.patched_logprob, r.patched_logprob - r.zero_shot_logprob, norm);
+        printf("  mean log p(answer): zero-shot %.3f -> %s %.3f (change %+.3f); ICL %.3f; vector norm %.3f\n",
+               r.zero_shot_logprob, is_fv ? "FV" : "patched", r.patched_logprob, r.patched_logprob - r.zero_shot_logprob,
+               r.icl_logprob, norm);
         if (is_fv) {
             printf("  top heads (layer, head, CIE):");
             for (int k = 0; k < r.n_heads; k++)

@@ -492,7 +492,7 @@ static int baselines(const gpt2_model *m, const prompt_sets *ps, float *logits, 
     r->n_prompts = ps->n_prompts;
     if ((rc = eval_set(m, ps->ev_zero, ps->n_eval, FV_NONE, 0, NULL, logits, &r->zero_shot_acc, &r->zero_shot_logprob, err)))
         return rc;
-    if ((rc = eval_set(m, ps->ev_icl, ps->n_eval, FV_NONE, 0, NULL, logits, &r->icl_acc, NULL, err))) return rc;
+    if ((rc = eval_set(m, ps->ev_icl, ps->n_eval, FV_NONE, 0, NULL, logits, &r->icl_acc, &r->icl_logprob, err))) return rc;
     return eval_set(m, ps->ev_shuf, ps->n_eval, FV_NONE, 0, NULL, logits, &r->shuffled_acc, NULL, err);
 }
 

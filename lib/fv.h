@@ -112,7 +112,7 @@ typedef struct {
     int n_eval, n_prompts;
     double zero_shot_acc, icl_acc, shuffled_acc;
     double patched_acc;          /* task vector: h patched; fv: FV added */
-    double zero_shot_logprob, patched_logprob;  /* mean log p(answer) */
+    double zero_shot_logprob, patched_logprob, icl_logprob;  /* mean log p(answer) */
     float *vec;                  /* (C) h or FV, malloc'd */
     float *cie;                  /* (L, NH) fv only, malloc'd */
     int *heads;                  /* (top_k, 2) fv only */
