@@ -180,6 +180,20 @@ for k in ("mse","explained_variance","l0","dead_fraction","ce_loss_clean","ce_lo
 assert j["tokens"] > 0 and 0 <= j["dead_fraction"] <= 1' "$T/eval.json" && grep -q "window" "$T/err"
 then ok "sae-eval --json"; else bad "sae-eval: $(cat "$T/err")"; fi
 
+# ------------------------------------- encode vs SAELens references (fixtures) ---
+if [ -f "$FX/saes/standard/acts.npy" ]; then
+  for name in standard standard_centered topk jumprelu gated old_layout norm_constant norm_layer; do
+    if "$BIN" encode --model "$MODEL" --sae "$FX/saes/$name" --text "The quick brown fox jumps over the" \
+         -o "$T/fa.npy" --recon "$T/fr.npy" 2> "$T/err" &&
+       "$PY" -c 'import numpy as np,sys
+a,b,r,s=(np.load(p) for p in sys.argv[1:5])
+assert a.shape==b.shape and r.shape==s.shape, (a.shape,b.shape,r.shape,s.shape)
+d1,d2=abs(a-b).max(),abs(r-s).max(); print(f"  acts max diff {d1:.2e}, recon max diff {d2:.2e}"); assert d1<1e-5 and d2<1e-5' \
+         "$T/fa.npy" "$FX/saes/$name/acts.npy" "$T/fr.npy" "$FX/saes/$name/recon.npy"
+    then ok "encode --sae saes/$name matches the SAELens reference"; else bad "encode $name: $(cat "$T/err")"; fi
+  done
+fi
+
 # ---------------------------------------- steered logits vs HF (fixtures) ---
 if [ -f "$FX/saes/standard/logits_boost.npy" ]; then
   P="The quick brown fox jumps over the"
