@@ -304,7 +304,7 @@ static int steer_validate(const cli_steer *st) {
     return SS_OK;
 }
 
-int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s) {
+int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s, int bos) {
     char err[SS_ERRLEN];
     int rc = steer_validate(st);
     if (rc) return rc;
@@ -335,6 +335,10 @@ int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s) {
         if (!st->sae && (rc = sae_load(&st->sae, path, err))) return cli_fail(rc, "%s", err);
         gpt2_hook_point hp;
         if ((rc = sae_check_model(st->sae, &cm->model->cfg, &hp, err))) return cli_fail(rc, "%s", err);
+        if (st->sae->prepend_bos != bos)
+            fprintf(stderr, "saesteer %s: warning: %s was trained %s BOS but this prompt is run %s it (%s)\n", cli_cmd_name,
+                    path, st->sae->prepend_bos ? "with" : "without", bos ? "with" : "without",
+                    bos ? "add --no-bos to match" : "drop --no-bos to match");
         sae_edit *edits = calloc((size_t)(st->n_latents + 1), sizeof(sae_edit));
         for (int i = 0; i < st->n_latents; i++) {
             if (st->latents[i] >= st->sae->d_sae) {

@@ -61,8 +61,9 @@ int cli_steer_flag(cli_steer *st, int argc, char **argv, int *i);
 int cli_steer_active(const cli_steer *st);
 /* The --hook value(s) (cache reads them too). */
 int cli_steer_hooks(const cli_steer *st, const char ***names);
-/* Load vectors / SAEs, validate against the model, register hooks on s. */
-int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s);
+/* Load vectors / SAEs, validate against the model, register hooks on s.
+   bos: whether the prompt starts with BOS (warns if an SAE was trained otherwise). */
+int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s, int bos);
 /* JSON object describing the intervention (for --record and --json). */
 struct cJSON *cli_steer_json(const cli_steer *st);
 /* Usage text for the steering flags. */

@@ -109,7 +109,7 @@ int cmd_generate(int argc, char **argv) {
     }
     if ((rc = gpt2_state_build(&s, cm.model, n + (int)max_new, err)) ||
         (rc = sampler_build(&smp, cm.model->cfg.vocab_size, &sp, err))) { rc = cli_fail(rc, "%s", err); goto out; }
-    if ((rc = cli_steer_apply(st, &cm, s))) goto out;
+    if ((rc = cli_steer_apply(st, &cm, s, !no_bos))) goto out;
     out = ss_calloc((size_t)max_new + 1, sizeof(int));
     stream_ctx sc = {cm.tok, {{0}, 0}, !json};
     gen_timing tm;

@@ -126,7 +126,7 @@ int cmd_logits(int argc, char **argv) {
     if ((rc = prompt_text(&o, &text)) || (rc = cli_load_model(&cm, o.model))) goto out0;
     if ((rc = cli_encode(&cm, text, o.no_bos, &ids, &n))) goto out;
     if ((rc = gpt2_state_build(&s, cm.model, n, err))) { rc = cli_fail(rc, "%s", err); goto out; }
-    if ((rc = cli_steer_apply(st, &cm, s))) goto out;
+    if ((rc = cli_steer_apply(st, &cm, s, !o.no_bos))) goto out;
     int V = cm.model->cfg.vocab_size, rows = o.last_only ? 1 : n;
     logits = ss_malloc2((size_t)rows * V, sizeof(float));
     if (!logits) { rc = cli_fail(SS_ERUNTIME, "out of memory for %d x %d logits", rows, V); goto out; }
@@ -207,7 +207,7 @@ int cmd_cache(int argc, char **argv) {
     if ((rc = prompt_text(&o, &text)) || (rc = cli_load_model(&cm, o.model))) goto out0;
     if ((rc = cli_encode(&cm, text, o.no_bos, &ids, &n))) goto out;
     if ((rc = gpt2_state_build(&s, cm.model, n, err))) { rc = cli_fail(rc, "%s", err); goto out; }
-    if ((rc = cli_steer_apply(st, &cm, s))) goto out;   /* interventions run before the captures */
+    if ((rc = cli_steer_apply(st, &cm, s, !o.no_bos))) goto out;   /* interventions run before the captures */
     const gpt2_config *cfg = &cm.model->cfg;
     for (int i = 0; i < nh; i++) {
         capture *c = &caps[i];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ss_fail(char *err, int code, const char *fmt, ...) {
@@ -51,6 +52,11 @@ int ss_out_open(ss_outfile *o, const char *path, char *err) {
     strcpy(o->path, path);
     snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
     int fd = mkstemp(o->tmp);
+    if (fd >= 0) { /* mkstemp makes 0600; outputs get the usual 0666 & ~umask */
+        mode_t um = umask(0);
+        umask(um);
+        fchmod(fd, 0666 & ~um);
+    }
     if (fd < 0) {
         o->tmp[0] = '\0';
         return ss_fail(err, SS_ERUNTIME, "%s: cannot create temporary output: %s", path, strerror(errno));
