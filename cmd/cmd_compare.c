@@ -48,7 +48,7 @@ static int load_prompts(const char *path, char ***out, int *n_out) {
     size_t len;
     int rc = cli_read_text_file(path, &text, &len);
     if (rc) return rc;
-    char **p = calloc(len / 1 + 1, sizeof(char *));
+    char **p = calloc(len + 1, sizeof(char *));   /* at most one prompt per byte */
     int n = 0;
     for (char *s = text, *nl; s && *s; s = nl) {
         nl = strchr(s, '\n');
