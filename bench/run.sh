@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
-BIN=build/saesteer
+BIN=${BIN:-build/saesteer}
 M=bench/data/gpt2-small
 REPS=${REPS:-3}
 [ -x "$BIN" ] || { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build -j2 >/dev/null; }

@@ -269,5 +269,11 @@ int gpt2_forward(gpt2_state *s, const int *tokens, int T, float *logits, int all
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, V, C, 1.0f, xn, C, m->wte, C, 0.0f, logits, V);
     else
         cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, m->wte, C, xn + (size_t)(T - 1) * C, 1, 0.0f, logits, 1);
+    size_t n = (size_t)(all_logits ? T : 1) * V;
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) { uint32_t u; memcpy(&u, &logits[i], 4); bad |= (u & 0x7f800000u) == 0x7f800000u; }
+    if (bad)
+        return ss_fail(err, SS_EINPUT, "%s: the forward pass produced non-finite logits (NaN/inf in the weights, "
+                       "or an intervention too large for float32)", m->dir);
     return SS_OK;
 }

@@ -98,8 +98,13 @@ static int bind(gpt2_model *m, const char *name, int ndim, int64_t d0, int64_t d
     int rc = st_check_shape(f, t, ndim, shape, err);
     if (rc) return rc;
     const float *p;
+    int scan = 1;
     if (t->dtype == ST_F32 && ((uintptr_t)t->data % 4) == 0) {
         p = t->data;
+        /* big mmap'd matrices are not read at load (that would fault in the
+           whole file before the first token); NaN/inf in them surface as
+           non-finite logits, which gpt2_forward reports */
+        scan = t->numel <= (1 << 20);
     } else {
         float *buf = ss_malloc2((size_t)t->numel, sizeof(float));
         if (!buf) return ss_fail(err, SS_ERUNTIME, "%s: out of memory converting '%s'", f->path, t->name);
@@ -108,7 +113,7 @@ static int bind(gpt2_model *m, const char *name, int ndim, int64_t d0, int64_t d
         m->owned[m->n_owned++] = buf;
         p = buf;
     }
-    if (!all_finite(p, t->numel)) {
+    if (scan && !all_finite(p, t->numel)) {
         int64_t i = 0;
         while (isfinite(p[i])) i++;
         return ss_fail(err, SS_EINPUT, "%s: tensor '%s': non-finite value at index %lld", f->path, t->name, (long long)i);
