@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gguf.h"
 #include "npy.h"
 #include "sae.h"
 
@@ -208,6 +209,8 @@ struct cli_steer {
     /* loaded by cli_steer_apply */
     npy_array vec;
     steer_add add;
+    gguf_cvec cv;                /* --steer-vector F.gguf: llama.cpp control vector */
+    steer_add *adds;             /* (cv.n_dirs) one add per direction.N */
     sae_dict *sae;
     sae_intervention *iv;
 };
@@ -228,6 +231,8 @@ cli_steer *cli_steer_new(void) { return calloc(1, sizeof(cli_steer)); }
 void cli_steer_free(cli_steer *st) {
     if (!st) return;
     npy_free(&st->vec);
+    gguf_cvec_free(&st->cv);
+    free(st->adds);
     sae_intervention_free(st->iv);
     sae_free(st->sae);
     free(st->latents);
@@ -291,7 +296,8 @@ static int steer_validate(const cli_steer *st) {
     if (st->vec_path && (st->n_latents || st->replace))
         return cli_fail(SS_EINPUT, "use --steer-vector or --sae --latent/--sae-replace, not both");
     if (st->vec_path) {
-        if (!st->steer_hook && st->n_hooks == 0) return cli_fail(SS_EINPUT, "--steer-vector needs --hook NAME");
+        if (!st->steer_hook && st->n_hooks == 0 && !gguf_is_gguf(st->vec_path))
+            return cli_fail(SS_EINPUT, "--steer-vector needs --hook NAME");
         if (!st->have_scale) return cli_fail(SS_EINPUT, "--steer-vector needs --scale S");
         if (st->have_clamp || st->ablate) return cli_fail(SS_EINPUT, "--clamp/--ablate apply to --sae latents, not vectors");
     }
@@ -310,7 +316,13 @@ int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s, int bos) 
     if (rc) return rc;
     steer_positions pos;
     steer_positions_parse(st->positions, &pos, err);
-    if (st->vec_path) {
+    if (st->vec_path && gguf_is_gguf(st->vec_path)) {
+        /* a control vector names its own hooks: direction.N -> blocks.N.hook_resid_post */
+        if ((rc = gguf_cvec_read(&st->cv, st->vec_path, err))) return cli_fail(rc, "--steer-vector: %s", err);
+        st->adds = calloc((size_t)(st->cv.n_dirs ? st->cv.n_dirs : 1), sizeof(steer_add));
+        if ((rc = gguf_cvec_attach(&st->cv, s, st->scale, st->adds, err))) return cli_fail(rc, "%s", err);
+        for (int i = 0; i < st->cv.n_dirs; i++) st->adds[i].pos = pos;
+    } else if (st->vec_path) {
         const char *hname = st->steer_hook ? st->steer_hook : st->hooks[0];
         gpt2_hook_point hp;
         if ((rc = gpt2_hook_parse(&cm->model->cfg, hname, &hp, err))) return cli_fail(rc, "--hook: %s", err);
@@ -377,7 +389,7 @@ cJSON *cli_steer_json(const cli_steer *st) {
         cJSON_AddStringToObject(o, "method", "vector");
         cJSON_AddStringToObject(o, "steer_vector", st->vec_path);
         add_sha(o, "steer_vector_sha256", st->vec_path);
-        cJSON_AddStringToObject(o, "hook", st->steer_hook ? st->steer_hook : st->hooks[0]);
+        if (st->steer_hook || st->n_hooks) cJSON_AddStringToObject(o, "hook", st->steer_hook ? st->steer_hook : st->hooks[0]);
         cJSON_AddNumberToObject(o, "scale", st->scale);
     } else if (st->n_latents || st->replace) {
         const char *path = st->sae_path ? st->sae_path : cli_default_sae();

@@ -69,6 +69,13 @@ struct cJSON *cli_steer_json(const cli_steer *st);
 /* Usage text for the steering flags. */
 extern const char *cli_steer_help;
 
+/* ---- sampling flags (generate, steer, compare): --temperature --top-k --top-p
+   --repetition-penalty --frequency-penalty --presence-penalty --seed.
+   Returns 1 if consumed, 0 if not a sampling flag, -1 after an error. ---- */
+#include "sample.h"
+int cli_sampling_flag(sampler_params *sp, int argc, char **argv, int *i);
+extern const char *cli_sampling_help;
+
 /* ---- outputs ---- */
 /* Append one JSON line to a record file (experiment log, --record FILE). */
 int cli_record_append(const char *path, struct cJSON *obj);

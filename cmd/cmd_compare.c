@@ -19,8 +19,6 @@
 #endif
 
 /* sampling flags live in cmd_generate.c */
-int cli_sampling_flag(sampler_params *sp, int argc, char **argv, int *i);
-extern const char *cli_sampling_help;
 
 static const char *usage =
     "usage: saesteer compare [--model DIR] [--sae PATH] --latent I --vector V.npy|F.gguf [--hook NAME]\n"

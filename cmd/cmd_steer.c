@@ -17,8 +17,6 @@
 #include "npy.h"
 #include "sae.h"
 
-int cli_sampling_flag(sampler_params *sp, int argc, char **argv, int *i);
-extern const char *cli_sampling_help;
 
 static volatile sig_atomic_t g_stop = 0;
 static void on_signal(int sig) { (void)sig; g_stop = 1; }
