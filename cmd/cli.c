@@ -331,8 +331,8 @@ int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s, int bos) 
         int width = gpt2_hook_width(&cm->model->cfg, &hp);
         int64_t w = st->vec.ndim ? st->vec.shape[st->vec.ndim - 1] : 0;
         if (st->vec.ndim < 1 || st->vec.ndim > 2 || w != width)
-            return cli_fail(SS_EINPUT, "%s: vector of shape %s%lld must be (%d,) or (P, %d) for hook %s", st->vec_path,
-                            st->vec.ndim == 2 ? "(P, " : "(", (long long)w, width, width, hname);
+            return cli_fail(SS_EINPUT, "%s: vector of shape %s%lld%s must be (%d,) or (P, %d) for hook %s", st->vec_path,
+                            st->vec.ndim == 2 ? "(P, " : "(", (long long)w, st->vec.ndim == 2 ? ")" : ",)", width, width, hname);
         for (int64_t i = 0; i < st->vec.numel; i++)
             if (!isfinite(st->vec.data[i])) return cli_fail(SS_EINPUT, "%s: non-finite value at index %lld", st->vec_path, (long long)i);
         st->add.vec = st->vec.data;
