@@ -78,8 +78,9 @@ static int import_gguf(const char *in, long layer, const char *out, int json) {
     } else if (cv.n_dirs == 1) {
         idx = 0;
     } else {
+        int nd = cv.n_dirs;   /* gguf_cvec_free zeroes cv */
         gguf_cvec_free(&cv);
-        return cli_fail(SS_EINPUT, "%s holds %d directions: pick one with --layer N", in, cv.n_dirs);
+        return cli_fail(SS_EINPUT, "%s holds %d directions: pick one with --layer N", in, nd);
     }
     int64_t shape[1] = {cv.n_embd};
     rc = npy_save(out, cv.data + (size_t)idx * cv.n_embd, 1, shape, err);
