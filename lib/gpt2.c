@@ -40,7 +40,11 @@ void gpt2_gelu(float *x, int n) {
     const float s = 0.7978845608028654f; /* sqrt(2/pi) */
     for (int i = 0; i < n; i++) {
         float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(s * (v + 0.044715f * v * v * v)));
+        /* 1 + tanh(u) = 2 - 2/(exp(2u) + 1): one expf instead of tanhf's
+           expm1f, exact to float rounding in absolute terms, and saturating
+           cleanly (exp overflow -> 2, underflow -> 0) */
+        float u = s * (v + 0.044715f * v * v * v);
+        x[i] = v * (1.0f - 1.0f / (expf(2.0f * u) + 1.0f));
     }
 }
 
