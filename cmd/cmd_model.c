@@ -55,6 +55,21 @@ static cJSON *ids_json(const int *ids, int n) {
     return a;
 }
 
+/* Append the --record line of a logits/cache run. */
+static int record_run(const char *path, const char *cmd, const cli_model *cm, const char *text, int bos,
+                      const cli_steer *st, const char *out) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "command", cmd);
+    cJSON_AddStringToObject(r, "model", cm->model->dir);
+    cJSON_AddStringToObject(r, "prompt", text);
+    cJSON_AddBoolToObject(r, "bos", bos);
+    cJSON_AddItemToObject(r, "intervention", cli_steer_json(st));
+    cJSON_AddStringToObject(r, "output", out);
+    int rc = cli_record_append(path, r);
+    cJSON_Delete(r);
+    return rc;
+}
+
 /* ------------------------------------------------------------ tokenize --- */
 int cmd_tokenize(int argc, char **argv) {
     model_opts o;
@@ -133,16 +148,7 @@ int cmd_logits(int argc, char **argv) {
     if ((rc = gpt2_forward(s, ids, n, logits, !o.last_only, err))) { rc = cli_fail(rc, "%s", err); goto out; }
     int64_t shape[2] = {rows, V};
     if ((rc = npy_save(o.out, logits, 2, shape, err))) { rc = cli_fail(rc, "%s", err); goto out; }
-    if (o.record) {
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "command", "logits");
-        cJSON_AddStringToObject(r, "model", cm.model->dir);
-        cJSON_AddStringToObject(r, "prompt", text);
-        cJSON_AddItemToObject(r, "intervention", cli_steer_json(st));
-        cJSON_AddStringToObject(r, "output", o.out);
-        rc = cli_record_append(o.record, r);
-        cJSON_Delete(r);
-    }
+    if (o.record) rc = record_run(o.record, "logits", &cm, text, !o.no_bos, st, o.out);
 out:
     cli_free_model(&cm);
 out0:
@@ -237,16 +243,7 @@ int cmd_cache(int argc, char **argv) {
     }
     rc = want_npz ? npz_save(o.out, ent, nh, err) : npy_save(o.out, ent[0].data, ent[0].ndim, ent[0].shape, err);
     if (rc) { rc = cli_fail(rc, "%s", err); goto out; }
-    if (o.record) {
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "command", "cache");
-        cJSON_AddStringToObject(r, "model", cm.model->dir);
-        cJSON_AddStringToObject(r, "prompt", text);
-        cJSON_AddItemToObject(r, "intervention", cli_steer_json(st));
-        cJSON_AddStringToObject(r, "output", o.out);
-        rc = cli_record_append(o.record, r);
-        cJSON_Delete(r);
-    }
+    if (o.record) rc = record_run(o.record, "cache", &cm, text, !o.no_bos, st, o.out);
 out:
     cli_free_model(&cm);
 out0:
