@@ -145,6 +145,8 @@ int gpt2_load(gpt2_model **out, const char *dir, char *err) {
         else rc = ss_fail(err, SS_EINPUT, "%s: no model.safetensors or model.safetensors.index.json", dir);
     }
     if (rc) { gpt2_free(m); return rc; }
+    /* the forward pass reads every weight: map them all now, in bulk */
+    for (int i = 0; i < m->n_files; i++) st_prefault(&m->files[i]);
 
     int L = c->n_layer, C = c->n_embd;
     m->owned = ss_calloc((size_t)(16 * L + 8), sizeof(float *));

@@ -135,6 +135,19 @@ int st_open(st_file *f, const char *path, char *err) {
     return SS_OK;
 }
 
+void st_prefault(st_file *f) {
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+    if (!f->map) return;
+    if (madvise(f->map, f->size, MADV_POPULATE_READ) == 0) return;
+    /* older kernels: touch one byte per page */
+    volatile unsigned char sink = 0;
+    long pg = sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < f->size; i += (size_t)(pg > 0 ? pg : 4096)) sink ^= ((const unsigned char *)f->map)[i];
+    (void)sink;
+}
+
 const st_tensor *st_find(const st_file *f, const char *name) {
     for (int i = 0; i < f->n; i++)
         if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];

@@ -35,6 +35,9 @@ typedef struct {
 
 int st_open(st_file *f, const char *path, char *err);
 void st_close(st_file *f);
+/* Map every page of the file now (one batched populate instead of a page
+   fault per 4 KB during the first forward pass). Best effort. */
+void st_prefault(st_file *f);
 const st_tensor *st_find(const st_file *f, const char *name);
 const char *st_dtype_name(st_dtype d);
 size_t st_dtype_size(st_dtype d);
