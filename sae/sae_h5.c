@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -611,6 +612,46 @@ static int h5_probe(const char *path, char *err) {
     return SS_OK;
 }
 
+/* libhdf5 1.10 trusts the object sizes in a global-heap collection ("GCOL",
+ * where variable-length strings live): an object of size 0 makes
+ * H5HG__cache_heap_deserialize loop forever, and one that runs past its
+ * collection makes H5HG_read copy from beyond the heap buffer (found by
+ * fuzz_h5; the second reads stray bytes silently, so the probe child does not
+ * catch it). Walk every collection (version 1, 8-byte lengths, as h5py and
+ * sae_save_h5 write them) the way the library will, first. */
+static int h5_gheap_check(const char *path, char *err) {
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size < 32) { if (fd >= 0) close(fd); return SS_OK; }
+    size_t n = (size_t)st.st_size;
+    const unsigned char *b = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (b == MAP_FAILED) return SS_OK;   /* H5Fopen will say what is wrong */
+    int rc = SS_OK;
+    for (const unsigned char *q = b; rc == SS_OK && (q = memmem(q, n - (size_t)(q - b), "GCOL", 4)) != NULL; q++) {
+        size_t i = (size_t)(q - b);
+        if (i + 16 > n || b[i + 4] != 1) continue;
+        uint64_t size = 0;
+        for (int k = 0; k < 8; k++) size |= (uint64_t)b[i + 8 + k] << (8 * k);
+        if (size < 32 || size > n - i) continue;   /* not a collection the library can load */
+        size_t p = i + 16, end = i + (size_t)size;
+        while (p + 16 <= end) {
+            unsigned idx = b[p] | (unsigned)b[p + 1] << 8;
+            uint64_t osz = 0;
+            for (int k = 0; k < 8; k++) osz |= (uint64_t)b[p + 8 + k] << (8 * k);
+            uint64_t need = idx ? 16 + ((osz + 7) & ~(uint64_t)7) : osz;
+            if (need == 0 || need > end - p || (idx && osz > need)) {
+                rc = ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (global heap object at byte %zu has size %llu)",
+                             path, p, (unsigned long long)osz);
+                break;
+            }
+            p += (size_t)need;
+        }
+    }
+    munmap((void *)b, n);
+    return rc;
+}
+
 int sae_load_h5(sae_dict **out, const char *path, char *err) {
     *out = NULL;
     h5_quiet();
@@ -621,7 +662,8 @@ int sae_load_h5(sae_dict **out, const char *path, char *err) {
         return ss_fail(err, SS_EINPUT, "%s: not an HDF5 file (nor a SAELens folder)", path);
     struct stat st;
     h5_file_size = stat(path, &st) == 0 ? (hsize_t)st.st_size : 0;
-    int rc = h5_probe(path, err);
+    int rc = h5_gheap_check(path, err);
+    if (!rc) rc = h5_probe(path, err);
     if (rc) return rc;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return ss_fail(err, SS_EINPUT, "%s: cannot open HDF5 file (truncated or corrupt?)", path);
