@@ -16,6 +16,7 @@ cmake -S "$root/tests/fuzz" -B "$build" -DCMAKE_C_COMPILER=clang >/dev/null || e
 nice -n 10 cmake --build "$build" -j"${JOBS:-2}" >/dev/null || { echo "fuzz_smoke: build failed"; exit 1; }
 "$root/tests/fuzz/make_corpus.sh" "$build/corpus" 2>/dev/null || { echo "fuzz_smoke: make_corpus failed"; exit 1; }
 export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 fail=0; n=0
 for exe in "$build"/fuzz_*; do
   [ -x "$exe" ] || continue

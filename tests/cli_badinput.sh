@@ -498,6 +498,13 @@ bad convert_out_dir_missing "conv.h5" "$T/nodir/conv.h5" -- convert "$SAE" -o "$
 # sae_h5.c's time-limited probe read turns that into an error (FINDINGS.md F1)
 cp "$ROOT/tests/fuzz/regressions/h5/libhdf5_gheap_zero_free_object.h5" "$T/h5_gheap_hang.h5"
 BADINPUT_TIMEOUT=60 bad h5_gheap_hang "h5_gheap_hang.h5" - -- info "$T/h5_gheap_hang.h5"
+# libhdf5 would copy past a global-heap object that runs beyond its collection (found by fuzz_h5)
+cp "$ROOT/tests/fuzz/regressions/h5/libhdf5_gheap_object_overruns_16B.h5" "$T/h5_gheap_overrun.h5"
+bad h5_gheap_overrun "h5_gheap_overrun.h5" "$O" -- encode --model "$M" --sae "$T/h5_gheap_overrun.h5" "${TXT[@]}" -o "$O"
+cp "$ROOT/tests/fuzz/regressions/h5/libhdf5_gheap_object_1GB.h5" "$T/h5_gheap_1GB.h5"
+bad h5_gheap_1GB "h5_gheap_1GB.h5" - -- info "$T/h5_gheap_1GB.h5"
+cp "$ROOT/tests/fuzz/regressions/h5/libhdf5_leaks_object_header.h5" "$T/h5_bad_object_header.h5"
+bad h5_bad_object_header "h5_bad_object_header.h5" - -- info "$T/h5_bad_object_header.h5"
 bad info_truncated "h5_truncated.h5" - -- info "$T/h5_truncated.h5"
 bad recon_out_dir_missing "recon.npy" "$O" -- encode --model "$M" --sae "$SAE" "${TXT[@]}" -o "$O" --recon "$T/nodir/recon.npy"
 bad steer_latent_range "--latent|$((S+1))" - -- steer --model "$M" --sae "$SAE" --latent $((S+1)) "${TXT[@]}" --scales 0,2 --max-new-tokens 2
