@@ -13,6 +13,7 @@
 #include "gpt2.h"
 #include "npy.h"
 #include "safetensors.h"
+#include "sae.h"
 #include "testutil.h"
 
 static char g_tmp[256];
@@ -128,10 +129,30 @@ static void test_npz_sizes(void) {
     unlink(p);
 }
 
+/* fuzz_h5: libhdf5 1.10.8 loops forever on a global-heap object of size 0 and
+   copies past the heap buffer for an object that runs beyond its collection;
+   sae_load_h5 now checks the collections first and answers at once. */
+static void test_h5_global_heap(void) {
+    static const char *files[] = {"libhdf5_gheap_zero_free_object.h5", "libhdf5_gheap_object_overruns_16B.h5",
+                                  "libhdf5_gheap_object_1GB.h5"};
+    for (int i = 0; i < 3; i++) {
+        char p[4200], err[SS_ERRLEN] = "";
+        snprintf(p, sizeof p, "%s/tests/fuzz/regressions/h5/%s", SAESTEER_HOME, files[i]);
+        sae_dict *d = NULL;
+        double t0 = ss_now();
+        int rc = sae_load_h5(&d, p, err);
+        expect_einput(rc, err, p, "global heap");
+        CU_ASSERT_PTR_NULL(d);
+        CU_ASSERT(ss_now() - t0 < 5.0);   /* not the probe's 10 s alarm */
+        if (d) sae_free(d);
+    }
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite("regressions", NULL, NULL);
     CU_add_test(s, "config: layer_norm_epsilon that underflows f32 (fuzz_config)", test_config_eps_underflow);
     CU_add_test(s, "npz: member sizes the data cannot back (fuzz_npy)", test_npz_sizes);
+    CU_add_test(s, "h5: corrupt global-heap collections (fuzz_h5)", test_h5_global_heap);
     return tu_run();
 }
