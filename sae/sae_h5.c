@@ -277,7 +277,8 @@ static int r_attr_int(hid_t f, const char *name, const char *file, int required,
     } else if (cls == H5T_FLOAT) {
         double x = 0;
         if (H5Aread(a, H5T_NATIVE_DOUBLE, &x) < 0) rc = ss_fail(err, SS_EINPUT, "%s: attribute '%s' unreadable", file, name);
-        else if (!(x == (double)(long long)x)) rc = ss_fail(err, SS_EINPUT, "%s: attribute '%s' = %g is not an integer", file, name, x);
+        else if (!(x > -9.2e18 && x < 9.2e18) || x != (double)(long long)x)   /* range first: the cast is UB outside it */
+            rc = ss_fail(err, SS_EINPUT, "%s: attribute '%s' = %g is not an integer", file, name, x);
         else v = (long long)x;
     } else if (cls == H5T_ENUM) {
         /* h5py bool: read the raw value in the enum's own (native) type and
