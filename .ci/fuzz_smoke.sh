@@ -27,12 +27,17 @@ for exe in "$build"/fuzz_*; do
   [ -d "$root/tests/fuzz/regressions/$t" ] && dirs+=("$root/tests/fuzz/regressions/$t")
   opts=(-runs="$runs" -timeout=30 -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$work/")
   case $t in safetensors|config|saelens_cfg|tokenizer_load) opts+=(-dict="$root/tests/fuzz/json.dict") ;; esac
+  asan=$ASAN_OPTIONS
+  # h5: seeds and regressions only. Mutated HDF5 files soon reach libhdf5's own failures (huge
+  # allocations, over-reads) that sae_h5.c's forked probe absorbs in production but the in-process
+  # fuzz build cannot (README.md); the long runs (tests/fuzz/run.sh) fuzz it in fork mode.
+  [ "$t" = h5 ] && { opts=("${opts[@]/-runs=$runs/-runs=0}" -malloc_limit_mb=65536); asan="$asan:allocator_may_return_null=1"; }
   t0=$(date +%s.%N)
-  nice -n 10 "$exe" "${opts[@]}" "${dirs[@]}" >"$work/log" 2>&1
+  ASAN_OPTIONS=$asan nice -n 10 "$exe" "${opts[@]}" "${dirs[@]}" >"$work/log" 2>&1
   rc=$?
   dt=$(echo "$(date +%s.%N) - $t0" | bc)
   if [ $rc -eq 0 ]; then
-    printf 'ok   %-16s %s (%.1f s)\n' "$t" "$(grep -oE 'Done [0-9]+ runs' "$work/log" | tail -1)" "$dt"
+    printf 'ok   %-16s %s (%.1f s)\n' "$t" "$(grep -oE 'Done [0-9]+ runs|INITED.*corp: [0-9]+' "$work/log" | tail -1 | sed -E 's/INITED.*corp: ([0-9]+)/replayed \1 inputs/')" "$dt"
     rm -rf "$work"
   else
     fail=$((fail+1))
