@@ -3,14 +3,28 @@
  *   vec_pairs_load   JSON lines {"positive": ..., "negative": ...}
  *   fv_dataset_load  JSON list of {"input": ..., "output": ...}
  *   met_afinn_load   AFINN lexicon "word<TAB>valence" (then scores a text)
+ *   cmp_load_targets compare --target-words (with the shipped GPT-2 tokenizer)
  * Whatever loads must hold valid UTF-8 strings and the stated count. */
 // needs: lib/vectors.h
 // needs: lib/fv.h
 // needs: lib/metrics.h
+// needs: sae/compare.h
+#include "compare.h"
 #include "fuzz_util.h"
 #include "fv.h"
 #include "metrics.h"
 #include "vectors.h"
+
+static tokenizer *tok;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    char err[SS_ERRLEN], v[4200], m[4200];
+    const char *home = getenv("SAESTEER_HOME") ? getenv("SAESTEER_HOME") : SAESTEER_HOME;
+    snprintf(v, sizeof v, "%s/weights/gpt2-tokenizer/vocab.json", home);
+    snprintf(m, sizeof m, "%s/weights/gpt2-tokenizer/merges.txt", home);
+    if (tok_load(&tok, v, m, err) != SS_OK) { fprintf(stderr, "fuzz_datasets: %s\n", err); abort(); }
+    return 0;
+}
 
 static void check_str(const char *s) {
     if (!s || !ss_utf8_valid(s, strlen(s))) { fprintf(stderr, "fuzz: loaded string is NULL or not UTF-8\n"); abort(); }
@@ -49,5 +63,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (hits < 0 || met_afinn_size(a) < 0) abort();
         met_afinn_free(a);
     }
+    int *ids = NULL, n = 0;
+    err[0] = 0;
+    rc = cmp_load_targets(tok, path, &ids, &n, err);
+    fz_check_err(rc, err);
+    if (rc == SS_OK)
+        for (int i = 0; i < n; i++)
+            if (ids[i] < 0 || ids[i] >= tok_vocab_size(tok)) { fprintf(stderr, "fuzz: target id out of range\n"); abort(); }
+    free(ids);
     return 0;
 }

@@ -250,7 +250,7 @@ def main():
     put(d, "seed_afinn", "abandon\t-2\nlove\t3\ngood\t3\nhappy\t3\nbad\t-3\n"
                          "can't stand\t-3\nnot good\t-2\n# comment\n")
     put(d, "seed_bad_utf8", b'{"positive": "\xff", "negative": "x"}\n')
-    for rel in ("weights/datasets/love_hate_pairs.jsonl", "weights/datasets/antonyms.json",
+    for rel in ("weights/datasets/love_hate_pairs.jsonl", "weights/datasets/antonyms.json", "weights/datasets/love_words.txt",
                 "weights/datasets/present_past.json", "weights/datasets/afinn-111.tsv"):
         q = os.path.join(ROOT, rel)
         if os.path.isfile(q):
