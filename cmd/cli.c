@@ -65,6 +65,9 @@ int cli_float(const char *flag, const char *s, double lo, double hi, float *out)
 int cli_float_list(const char *flag, const char *s, float **out, int *n) {
     *out = NULL;
     *n = 0;
+    size_t sl = strlen(s);   /* strtok_r would skip empty items: "0,,4" is a typo, not [0, 4] */
+    if (sl && (s[0] == ',' || s[sl - 1] == ',' || strstr(s, ",,")))
+        return cli_fail(SS_EINPUT, "%s: empty item in '%.40s'", flag, s);
     char *copy = strdup(s), *save = NULL;
     float *v = calloc(strlen(s) + 1, sizeof(float));
     int rc = SS_OK;
@@ -80,6 +83,9 @@ int cli_float_list(const char *flag, const char *s, float **out, int *n) {
 int cli_int_list(const char *flag, const char *s, long lo, long hi, int **out, int *n) {
     *out = NULL;
     *n = 0;
+    size_t sl = strlen(s);   /* strtok_r would skip empty items: "0,,4" is a typo, not [0, 4] */
+    if (sl && (s[0] == ',' || s[sl - 1] == ',' || strstr(s, ",,")))
+        return cli_fail(SS_EINPUT, "%s: empty item in '%.40s'", flag, s);
     char *copy = strdup(s), *save = NULL;
     int *v = calloc(strlen(s) + 1, sizeof(int));
     int rc = SS_OK;
