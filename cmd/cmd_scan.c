@@ -297,13 +297,6 @@ static int write_latents_json(FILE *f, const scan_state *sc, const tokenizer *to
 }
 
 /* -------------------------------------------------------------- scan --- */
-/* mkstemp makes 0600 files; give the outputs the usual 0666 & ~umask. */
-static void out_mode(ss_outfile *o) {
-    mode_t m = umask(0);
-    umask(m);
-    if (fchmod(fileno((FILE *)o->fp), 0666 & ~m) != 0) { /* permissions are cosmetic here */ }
-}
-
 int cmd_scan(int argc, char **argv) {
     const char *model = NULL, *sae_path = NULL, *text_file = NULL, *outdir = NULL, *v;
     long top = 20, radius = 8, window = 0, max_tokens = 0, n_logits = 10;
@@ -385,12 +378,10 @@ int cmd_scan(int argc, char **argv) {
     scan_meta mt = {model, sae_path, text_file, secs};
     snprintf(path, sizeof path, "%s/latents.json", outdir);
     if ((rc = ss_out_open(&oj, path, err))) { rc = cli_fail(rc, "%s", err); goto done; }
-    out_mode(&oj);
     if ((rc = write_latents_json(oj.fp, sc, cm.tok, &mt, err))) { rc = cli_fail(rc, "%s", err); goto done; }
     if (fflush(oj.fp) != 0) { rc = cli_fail(SS_ERUNTIME, "%s: write failed (disk full?)", path); goto done; }
     snprintf(path, sizeof path, "%s/dashboard.html", outdir);
     if ((rc = ss_out_open(&oh, path, err))) { rc = cli_fail(rc, "%s", err); goto done; }
-    out_mode(&oh);
     if (!(jin = fopen(oj.tmp, "rb"))) { rc = cli_fail(SS_ERUNTIME, "%s: cannot read back", oj.tmp); goto done; }
     if (dashboard_write(oh.fp, jin) != 0) { rc = cli_fail(SS_ERUNTIME, "%s: write failed (disk full?)", path); goto done; }
     if (g_stop) {
