@@ -510,6 +510,8 @@ bad recon_out_dir_missing "recon.npy" "$O" -- encode --model "$M" --sae "$SAE" "
 bad steer_latent_range "--latent|$((S+1))" - -- steer --model "$M" --sae "$SAE" --latent $((S+1)) "${TXT[@]}" --scales 0,2 --max-new-tokens 2
 bad steer_scales_nan "--scales" - -- steer --model "$M" --sae "$SAE" --latent 1 "${TXT[@]}" --scales 0,nan --max-new-tokens 2
 bad steer_scales_empty "--scales" - -- steer --model "$M" --sae "$SAE" --latent 1 "${TXT[@]}" --scales , --max-new-tokens 2
+bad steer_scales_double_comma "--scales" - -- steer --model "$M" --sae "$SAE" --latent 1 "${TXT[@]}" --scales 0,,4 --max-new-tokens 2
+bad latent_list_trailing_comma "--latent" "$O" -- logits --model "$M" --sae "$SAE" --latent 1, --scale 2 "${TXT[@]}" -o "$O"
 bad latents_top_zero "--top" - -- latents --model "$M" --sae "$SAE" "${TXT[@]}" --top 0
 bad sae_eval_empty "empty.txt|tokens" - -- sae-eval --model "$M" --sae "$SAE" --text-file "$T/empty.txt"
 bad label_out_of_range "--latent|99999" - -- label "$T/dict.h5" --latent 99999 --text name
