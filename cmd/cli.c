@@ -316,6 +316,20 @@ static int steer_validate(const cli_steer *st) {
     return SS_OK;
 }
 
+int cli_load_vector(npy_array *v, const char *path, const gpt2_config *cfg, const gpt2_hook_point *hp, const char *hname) {
+    char err[SS_ERRLEN];
+    int rc = npy_load(v, path, err);
+    if (rc) return cli_fail(rc, "--steer-vector: %s", err);
+    int width = gpt2_hook_width(cfg, hp);
+    int64_t w = v->ndim ? v->shape[v->ndim - 1] : 0;
+    if (v->ndim < 1 || v->ndim > 2 || w != width)
+        return cli_fail(SS_EINPUT, "%s: vector of shape %s%lld%s must be (%d,) or (P, %d) for hook %s", path,
+                        v->ndim == 2 ? "(P, " : "(", (long long)w, v->ndim == 2 ? ")" : ",)", width, width, hname);
+    for (int64_t i = 0; i < v->numel; i++)
+        if (!isfinite(v->data[i])) return cli_fail(SS_EINPUT, "%s: non-finite value at index %lld", path, (long long)i);
+    return SS_OK;
+}
+
 int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s, int bos) {
     char err[SS_ERRLEN];
     int rc = steer_validate(st);
@@ -333,14 +347,8 @@ int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s, int bos) 
         gpt2_hook_point hp;
         if ((rc = gpt2_hook_parse(&cm->model->cfg, hname, &hp, err))) return cli_fail(rc, "--hook: %s", err);
         if (hp.kind == GPT2_HOOK_PATTERN) return cli_fail(SS_EINPUT, "--hook %s: attention patterns cannot be steered", hname);
-        if ((rc = npy_load(&st->vec, st->vec_path, err))) return cli_fail(rc, "--steer-vector: %s", err);
+        if ((rc = cli_load_vector(&st->vec, st->vec_path, &cm->model->cfg, &hp, hname))) return rc;
         int width = gpt2_hook_width(&cm->model->cfg, &hp);
-        int64_t w = st->vec.ndim ? st->vec.shape[st->vec.ndim - 1] : 0;
-        if (st->vec.ndim < 1 || st->vec.ndim > 2 || w != width)
-            return cli_fail(SS_EINPUT, "%s: vector of shape %s%lld%s must be (%d,) or (P, %d) for hook %s", st->vec_path,
-                            st->vec.ndim == 2 ? "(P, " : "(", (long long)w, st->vec.ndim == 2 ? ")" : ",)", width, width, hname);
-        for (int64_t i = 0; i < st->vec.numel; i++)
-            if (!isfinite(st->vec.data[i])) return cli_fail(SS_EINPUT, "%s: non-finite value at index %lld", st->vec_path, (long long)i);
         st->add.vec = st->vec.data;
         st->add.rows = st->vec.ndim == 2 ? (int)st->vec.shape[0] : 1;
         st->add.width = width;

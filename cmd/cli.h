@@ -64,6 +64,10 @@ int cli_steer_hooks(const cli_steer *st, const char ***names);
 /* Load vectors / SAEs, validate against the model, register hooks on s.
    bos: whether the prompt starts with BOS (warns if an SAE was trained otherwise). */
 int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s, int bos);
+/* Load a steering vector for hook hp: (width,) or (P, width), all finite.
+   Prints the error and returns the exit code on failure. */
+#include "npy.h"
+int cli_load_vector(npy_array *v, const char *path, const gpt2_config *cfg, const gpt2_hook_point *hp, const char *hname);
 /* JSON object describing the intervention (for --record and --json). */
 struct cJSON *cli_steer_json(const cli_steer *st);
 /* Usage text for the steering flags. */

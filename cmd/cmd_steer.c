@@ -173,12 +173,7 @@ int cmd_steer(int argc, char **argv) {
             fprintf(stderr, "saesteer steer: warning: --no-bos, but %s was trained with BOS prepended\n", sae_path);
     } else {
         if ((rc = gpt2_hook_parse(cfg, o.hook, &hp, err))) { rc = cli_fail(rc, "--hook: %s", err); goto done; }
-        if ((rc = npy_load(&vec, o.vec_path, err))) { rc = cli_fail(rc, "--steer-vector: %s", err); goto done; }
-        int w = gpt2_hook_width(cfg, &hp);
-        if (vec.ndim < 1 || vec.ndim > 2 || vec.shape[vec.ndim - 1] != w) {
-            rc = cli_fail(SS_EINPUT, "%s: vector must be (%d,) or (P, %d) for hook %s", o.vec_path, w, w, o.hook);
-            goto done;
-        }
+        if ((rc = cli_load_vector(&vec, o.vec_path, cfg, &hp, o.hook))) goto done;
         snprintf(hook, sizeof hook, "%s", o.hook);
     }
     if ((rc = cli_encode(&cm, o.text, o.no_bos, &ids, &n))) goto done;
