@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
@@ -105,6 +106,21 @@ void *ss_malloc2(size_t n, size_t size) {
     if (size && n > SIZE_MAX / size) return NULL;
     size_t b = n * size;
     return malloc(b ? b : 1);
+}
+
+void *ss_malloc_big(size_t n, size_t size) {
+    const size_t huge = (size_t)2 << 20;
+    if (size && n > SIZE_MAX / size) return NULL;
+    size_t b = n * size;
+    if (b < huge) return malloc(b ? b : 1);
+    if (b > SIZE_MAX - huge) return NULL;
+    b = (b + huge - 1) & ~(huge - 1);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, b) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, b, MADV_HUGEPAGE);
+#endif
+    return p;
 }
 
 double ss_now(void) {

@@ -71,11 +71,11 @@ int gpt2_state_build(gpt2_state **out, const gpt2_model *m, int n_ctx, char *err
     s->n_ctx = n_ctx;
     s->stop_layer = c->n_layer;
     size_t C = (size_t)c->n_embd, N = (size_t)n_ctx, L = (size_t)c->n_layer;
-    s->k_cache = ss_malloc2(L * N, C * sizeof(float));
-    s->v_cache = ss_malloc2(L * N, C * sizeof(float));
+    s->k_cache = ss_malloc_big(L * N, C * sizeof(float));
+    s->v_cache = ss_malloc_big(L * N, C * sizeof(float));
     /* x, xn, z, tmp: C each; qkv: 3C; h: 4C; att: N; mean: 1 */
     size_t per_pos = 4 * C + 3 * C + 4 * C + N + 1;
-    s->mem = ss_malloc2(N, per_pos * sizeof(float));
+    s->mem = ss_malloc_big(N, per_pos * sizeof(float));
     if (!s->k_cache || !s->v_cache || !s->mem) {
         gpt2_state_free(s);
         return ss_fail(err, SS_ERUNTIME, "out of memory for a %d-position context", n_ctx);
@@ -113,7 +113,7 @@ int gpt2_add_hook(gpt2_state *s, const gpt2_hook_point *hp, gpt2_hook_fn fn, voi
     }
     if (hp->kind == GPT2_HOOK_PATTERN && !s->pattern) {
         size_t NH = (size_t)s->m->cfg.n_head, N = (size_t)s->n_ctx;
-        s->pattern = ss_malloc2(NH * N, N * sizeof(float));
+        s->pattern = ss_malloc_big(NH * N, N * sizeof(float));
         if (!s->pattern) return ss_fail(err, SS_ERUNTIME, "out of memory for attention patterns");
     }
     gpt2_hook *h = &s->hooks[s->n_hooks++];

@@ -106,7 +106,7 @@ static int bind(gpt2_model *m, const char *name, int ndim, int64_t d0, int64_t d
            non-finite logits, which gpt2_forward reports */
         scan = t->numel <= (1 << 20);
     } else {
-        float *buf = ss_malloc2((size_t)t->numel, sizeof(float));
+        float *buf = ss_malloc_big((size_t)t->numel, sizeof(float));
         if (!buf) return ss_fail(err, SS_ERUNTIME, "%s: out of memory converting '%s'", f->path, t->name);
         rc = st_to_f32(f, t, buf, err);
         if (rc) { free(buf); return rc; }
