@@ -90,7 +90,7 @@ int cli_int_list(const char *flag, const char *s, long lo, long hi, int **out, i
     int *v = calloc(strlen(s) + 1, sizeof(int));
     int rc = SS_OK;
     for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-        long x;
+        long x = 0;
         rc = cli_int(flag, tok, lo, hi, &x);
         v[(*n)++] = (int)x;
     }

@@ -112,7 +112,7 @@ static void test_hostile(void) {
     float v[4] = {1, 2, 3, 4};
     gguf_cvec cv = {4, 1, &layer, v, "gpt2", 1};
     CU_ASSERT_FATAL(gguf_cvec_write(TMP, &cv, err) == SS_OK);
-    size_t n;
+    size_t n = 0;
     unsigned char *good = slurp(TMP, &n), *b = malloc(n + 64);
     gguf_cvec r;
     const char *bad = "/tmp/ss_test_cvec_hostile.gguf";

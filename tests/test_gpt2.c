@@ -139,7 +139,7 @@ static void test_tl_hooks(void) {
     }
     CU_ASSERT(gpt2_forward(f.s, f.ids, T, NULL, 0, err) == SS_OK);
     for (int i = 0; i < nn; i++) {
-        char p[4400];
+        char p[8600];
         snprintf(p, sizeof p, "%s/ref/%s.npy", f.dir, names[i]);
         CU_ASSERT(close_rel(names[i], g[i].buf, p, sizes[i], HIDDEN_REL));
         free(g[i].buf);

@@ -129,7 +129,7 @@ static void write_st(const char *path, const char *dtype, const char *prefix, in
 }
 
 static void write_config(const char *dir) {
-    char p[512];
+    char p[1024];
     snprintf(p, sizeof p, "%s/config.json", dir);
     FILE *f = fopen(p, "w");
     fprintf(f, "{\"model_type\": \"gpt2\", \"n_layer\": %d, \"n_head\": %d, \"n_embd\": %d, \"n_positions\": %d, "
@@ -468,6 +468,49 @@ static void test_sampler(void) {
     CU_ASSERT(sampler_build(&s, V, &sp, err) == SS_EINPUT);
 }
 
+/* gelu_new with the vectorised exp against the tanh formula in double, on a
+   dense grid over [-40, 40] and at the edges; also layernorm against double. */
+static void test_kernels(void) {
+    enum { N = 80001 };
+    float *x = malloc(sizeof(float) * N);
+    double maxd = 0;
+    for (int i = 0; i < N; i++) x[i] = -40.0f + 0.001f * (float)i;
+    gpt2_gelu(x, N);
+    for (int i = 0; i < N; i++) {
+        double v = -40.0f + 0.001f * (float)i;
+        double ref = 0.5 * v * (1.0 + tanh(sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+        double d = fabs(x[i] - ref) / (fabs(v) > 1 ? fabs(v) : 1);
+        if (d > maxd) maxd = d;
+    }
+    printf("\n  gelu_new vs double: max abs diff / max(1,|x|) %.3e over %d values (tol 3e-7)\n", maxd, N);
+    CU_ASSERT(maxd <= 3e-7);
+    float e[5] = {NAN, INFINITY, 1e30f, -1e30f, 0.0f};
+    gpt2_gelu(e, 5);
+    CU_ASSERT(isnan(e[0]) && e[1] == INFINITY && e[2] == 1e30f && e[3] == 0.0f && e[4] == 0.0f);
+    free(x);
+
+    enum { T = 3, C = 37 };
+    float in[T * C], w[C], b[C], out[T * C];
+    for (int i = 0; i < T * C; i++) in[i] = sinf(0.37f * (float)i) * (float)(1 + i % 5) + 3.0f;
+    for (int i = 0; i < C; i++) { w[i] = 0.5f + 0.01f * (float)i; b[i] = -0.2f + 0.02f * (float)i; }
+    gpt2_layernorm(out, in, w, b, T, C, 1e-5f);
+    double maxl = 0;
+    for (int t = 0; t < T; t++) {
+        double mu = 0, var = 0;
+        for (int i = 0; i < C; i++) mu += in[t * C + i];
+        mu /= C;
+        for (int i = 0; i < C; i++) var += (in[t * C + i] - mu) * (in[t * C + i] - mu);
+        var /= C;
+        for (int i = 0; i < C; i++) {
+            double ref = (in[t * C + i] - mu) / sqrt(var + 1e-5) * w[i] + b[i];
+            double d = fabs(out[t * C + i] - ref);
+            if (d > maxl) maxl = d;
+        }
+    }
+    printf("  layernorm vs double: max abs diff %.3e over %d values (tol 2e-6)\n  ", maxl, T * C);
+    CU_ASSERT(maxl <= 2e-6);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite("runtime", NULL, NULL);
@@ -478,5 +521,6 @@ int main(void) {
     CU_add_test(s, "forged safetensors and broken model dirs", test_forged_safetensors);
     CU_add_test(s, "npy/npz round trips", test_npy_npz);
     CU_add_test(s, "sampling", test_sampler);
+    CU_add_test(s, "gelu_new and layernorm kernels", test_kernels);
     return tu_run();
 }

@@ -744,8 +744,8 @@ typedef struct { const sae_dict *d; int latent; float value; } refclamp_ctx;
 static int refclamp_hook(void *ctx, const gpt2_hook_point *hp, float *act, int T, int width, int pos0, char *err) {
     refclamp_ctx *c = ctx;
     int C = c->d->d_in, S = c->d->d_sae;
-    float *f = malloc(sizeof(float) * T * S), *r1 = malloc(sizeof(float) * T * C), *r2 = malloc(sizeof(float) * T * C);
-    double *sh = malloc(sizeof(double) * T), *os = malloc(sizeof(double) * T);
+    float *f = calloc((size_t)T * S, sizeof(float)), *r1 = calloc((size_t)T * C, sizeof(float)), *r2 = calloc((size_t)T * C, sizeof(float));
+    double *sh = calloc((size_t)T, sizeof(double)), *os = calloc((size_t)T, sizeof(double));
     ref_encode(c->d, act, T, f, sh, os);
     ref_decode(c->d, f, T, sh, os, r1);
     for (int t = 0; t < T; t++) f[(size_t)t * S + c->latent] = c->value;
@@ -1085,7 +1085,7 @@ static void fx_steer(gpt2_model *m, const char *sae, const sae_edit *ed, int n_e
     sae_dict *d;
     snprintf(rel, sizeof rel, "saes/%s", sae);
     CU_ASSERT_EQUAL_FATAL(sae_load(&d, fxp(rel), err), SS_OK);
-    int T, V = m->cfg.vocab_size, C = m->cfg.n_embd;
+    int T = 0, V = m->cfg.vocab_size, C = m->cfg.n_embd;
     int *ids = fx_ids(&T);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
     gpt2_state *s;
@@ -1170,7 +1170,7 @@ static void test_fx_steering(void) {
 
     /* capture through the model == the fixture activation (centred for the centring SAE) */
     CU_ASSERT_EQUAL_FATAL(sae_load(&d, fxp("saes/standard_centered"), err), SS_OK);
-    int T;
+    int T = 0;
     int *ids = fx_ids(&T);
     gpt2_state *s;
     gpt2_state_build(&s, m, T, err);
