@@ -12,7 +12,6 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
-#include <cjson/cJSON.h>
 
 #include <limits.h>
 #include <math.h>
@@ -194,9 +193,15 @@ static void merge_put(tokenizer *t, int a, int b, int rank, int new_id) {
     t->merges[i].new_id = new_id;
 }
 
-/* Token string (as spelt in vocab.json) -> id; only used while loading. */
-typedef struct { const char *key; size_t len; int id; } str_slot;
-typedef struct { str_slot *slots; size_t cap; } str_map;
+/* Token string (as spelt in vocab.json) -> id; only used while loading.
+ * keys/klen keep each id's string (in the file buffer) for pass 2. */
+typedef struct { const char *key; uint32_t len; int32_t id; } str_slot;   /* key NULL: empty */
+typedef struct {
+    str_slot *slots;
+    size_t cap;            /* power of two */
+    const char **keys;     /* (n_vocab,) token strings, NUL-terminated, in the file buffer */
+    size_t *klen;          /* (n_vocab,) their lengths (a key may contain \u0000) */
+} str_map;
 
 static int str_find(const str_map *m, const char *key, size_t len) {
     size_t mask = m->cap - 1;
@@ -214,9 +219,16 @@ static int str_put(str_map *m, const char *key, size_t len, int id) {
     for (; m->slots[i].key; i = (i + 1) & mask)
         if (m->slots[i].len == len && memcmp(m->slots[i].key, key, len) == 0) return -1;
     m->slots[i].key = key;
-    m->slots[i].len = len;
+    m->slots[i].len = (uint32_t)len;
     m->slots[i].id = id;
     return 0;
+}
+
+static void str_map_free(str_map *m) {
+    free(m->slots);
+    free(m->keys);
+    free(m->klen);
+    memset(m, 0, sizeof *m);
 }
 
 /* ----------------------------------------------------------------------------
@@ -269,28 +281,186 @@ void tok_free(tokenizer *t) {
     free(t);
 }
 
-/* Parse vocab.json: one JSON object {"token": id, ...} whose ids are exactly
- * 0 .. n-1, each once. Fills t->bytes/offs and the string map (whose keys point
- * into the cJSON tree, so the caller frees the tree after loading merges). */
-static int load_vocab(tokenizer *t, const char *path, cJSON **root_out, str_map *map, char *err) {
+/* vocab.json is one flat JSON object {"token": id, ...}. It is scanned here
+ * directly instead of through cJSON: a tree of 50k nodes costs ~100k small
+ * allocations, which made up most of the tokenizer's load time. The scanner
+ * follows RFC 8259 for strings and numbers; anything else is "not valid JSON".
+ * Strings are unescaped in place (never longer than their escaped form) and
+ * NUL-terminated over their closing quote. */
+typedef struct { char *p, *end; } jscan;
+
+static void js_ws(jscan *s) {
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) s->p++;
+}
+
+static int js_hex4(const char *p, const char *end, unsigned *v) {
+    if (end - p < 4) return 0;
+    unsigned x = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return 0;
+        x = x << 4 | (unsigned)d;
+    }
+    *v = x;
+    return 1;
+}
+
+/* The string whose opening quote is at s->p. Returns 0, or -1 with s->p at
+ * the offending byte. */
+static int js_string(jscan *s, char **out, size_t *len) {
+    char *r = s->p + 1, *w = r, *start = r;
+    for (;;) {
+        if (r >= s->end || (unsigned char)*r < 0x20) { s->p = r; return -1; }
+        if (*r == '"') break;
+        if (*r != '\\') { *w++ = *r++; continue; }
+        if (s->end - r < 2) { s->p = r; return -1; }
+        char e = r[1];
+        const char *simple = strchr("\"\\/bfnrt", e);
+        if (e && simple) {
+            static const char to[] = "\"\\/\b\f\n\r\t";
+            *w++ = to[simple - "\"\\/bfnrt"];
+            r += 2;
+            continue;
+        }
+        unsigned cp, lo;
+        if (e != 'u' || !js_hex4(r + 2, s->end, &cp)) { s->p = r; return -1; }
+        if (cp >= 0xDC00 && cp <= 0xDFFF) { s->p = r; return -1; }   /* lone low surrogate */
+        if (cp >= 0xD800 && cp <= 0xDBFF) {                           /* needs its low half */
+            if (s->end - r < 12 || r[6] != '\\' || r[7] != 'u' || !js_hex4(r + 8, s->end, &lo) ||
+                lo < 0xDC00 || lo > 0xDFFF) { s->p = r; return -1; }
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            r += 6;
+        }
+        r += 6;
+        w += utf8_encode(cp, w);
+    }
+    *w = '\0';
+    *out = start;
+    *len = (size_t)(w - start);
+    s->p = r + 1;
+    return 0;
+}
+
+/* A number at s->p. Returns 0, -1 (not JSON), or 1 (valid but over 63
+ * characters, which no token id needs). */
+static int js_number(jscan *s, double *v) {
+    char *q = s->p, *e = s->end;
+#define JS_DIGIT(q) ((q) < e && *(q) >= '0' && *(q) <= '9')
+    if (q < e && *q == '-') q++;
+    if (!JS_DIGIT(q)) { s->p = q; return -1; }
+    if (*q == '0') q++;
+    else while (JS_DIGIT(q)) q++;
+    if (q < e && *q == '.') {
+        q++;
+        if (!JS_DIGIT(q)) { s->p = q; return -1; }
+        while (JS_DIGIT(q)) q++;
+    }
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < e && (*q == '+' || *q == '-')) q++;
+        if (!JS_DIGIT(q)) { s->p = q; return -1; }
+        while (JS_DIGIT(q)) q++;
+    }
+#undef JS_DIGIT
+    char tmp[64];
+    size_t n = (size_t)(q - s->p);
+    if (n >= sizeof tmp) return 1;
+    memcpy(tmp, s->p, n);
+    tmp[n] = '\0';
+    *v = strtod(tmp, NULL);
+    s->p = q;
+    return 0;
+}
+
+/* Parse vocab.json: ids must be exactly 0 .. n-1, each once. Fills t->bytes/
+ * offs and the string map, whose keys point into *buf_out (the file buffer,
+ * which the caller frees after loading merges). */
+static int load_vocab(tokenizer *t, const char *path, char **buf_out, str_map *map, char *err) {
     char *buf = NULL;
     size_t len = 0;
     int rc = ss_read_file(path, &buf, &len, err);
     if (rc != SS_OK) return rc;
+    *buf_out = buf;
+    jscan s = {buf, buf + len};
+#define NOT_JSON() ss_fail(err, SS_EINPUT, "%s: not valid JSON (near byte %ld)", path, (long)(s.p - buf))
+    js_ws(&s);
+    if (s.p >= s.end) return NOT_JSON();
+    if (*s.p != '{') return ss_fail(err, SS_EINPUT, "%s: expected a JSON object of token -> id", path);
+    s.p++;
 
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!root) {
-        long at = end ? (long)(end - buf) : -1;
-        free(buf);
-        return ss_fail(err, SS_EINPUT, "%s: not valid JSON (near byte %ld)", path, at);
+    /* Size the tables from an upper bound on the entry count: every entry
+     * has its own ':' (keys may hold more), so the colons bound it. */
+    size_t cap_n = 1;
+    for (const char *q = s.p; (q = memchr(q, ':', (size_t)(s.end - q))) != NULL; q++) cap_n++;
+    if (cap_n > INT_MAX / 2) return ss_fail(err, SS_EINPUT, "%s: too many tokens", path);
+    map->cap = pow2_at_least(cap_n * 2);
+    map->slots = ss_malloc_big(map->cap, sizeof(str_slot));   /* 2 MB: one huge page */
+    map->keys = ss_calloc(cap_n, sizeof(char *));
+    map->klen = ss_calloc(cap_n, sizeof(size_t));
+    if (!map->slots || !map->keys || !map->klen) return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path);
+    memset(map->slots, 0, map->cap * sizeof(str_slot));
+
+    /* Pass 1: check syntax, ids and keys; fill the map; size the byte blob.
+     * Ids are checked against cap_n here and against the final count after. */
+    int n = 0;
+    size_t total = 0;
+    const char *far_key = NULL;   /* first id beyond any possible count */
+    double far_id = 0;
+    js_ws(&s);
+    if (s.p < s.end && *s.p == '}') s.p++;
+    else for (;;) {
+        char *key;
+        size_t kl;
+        double v = 0;
+        js_ws(&s);
+        if (s.p >= s.end || *s.p != '"' || js_string(&s, &key, &kl) != 0) return NOT_JSON();
+        js_ws(&s);
+        if (s.p >= s.end || *s.p != ':') return NOT_JSON();
+        s.p++;
+        js_ws(&s);
+        if (s.p >= s.end) return NOT_JSON();
+        int num = 1;   /* 0: a number in v; 1: some other JSON value, not an id */
+        if (*s.p == '-' || (*s.p >= '0' && *s.p <= '9')) num = js_number(&s, &v);
+        else if (!*s.p || !strchr("\"{[tfn", *s.p)) num = -1;
+        if (num < 0) return NOT_JSON();
+        if (utf8_first_invalid((const unsigned char *)key, kl) != kl)
+            return ss_fail(err, SS_EINPUT, "%s: a token name is not valid UTF-8", path);
+        if (num != 0 || !isfinite(v) || v != floor(v))
+            return ss_fail(err, SS_EINPUT, "%s: token \"%.64s\": id is not an integer", path, key);
+        n++;
+        if (v < 0 || v >= (double)cap_n) {   /* reported once the count is known */
+            if (!far_key) { far_key = key; far_id = v; }
+            goto next;
+        }
+        int id = (int)v;
+        if (map->keys[id])
+            return ss_fail(err, SS_EINPUT, "%s: id %d used by both \"%.64s\" and \"%.64s\"",
+                           path, id, map->keys[id], key);
+        if (kl > UINT32_MAX || str_put(map, key, kl, id) != 0)
+            return ss_fail(err, SS_EINPUT, "%s: token \"%.64s\" appears twice", path, key);
+        map->keys[id] = key;
+        map->klen[id] = kl;
+        total += kl;
+    next:
+        js_ws(&s);
+        if (s.p < s.end && *s.p == ',') { s.p++; continue; }
+        if (s.p < s.end && *s.p == '}') { s.p++; break; }
+        return NOT_JSON();
     }
-    free(buf);
-    *root_out = root;
-    if (!cJSON_IsObject(root))
-        return ss_fail(err, SS_EINPUT, "%s: expected a JSON object of token -> id", path);
-    int n = cJSON_GetArraySize(root);
+    js_ws(&s);
+    if (s.p != s.end) return NOT_JSON();
+#undef NOT_JSON
     if (n <= 0) return ss_fail(err, SS_EINPUT, "%s: no tokens", path);
+    if (far_key)
+        return ss_fail(err, SS_EINPUT, "%s: token \"%.64s\": id %.0f out of range 0..%d", path, far_key, far_id, n - 1);
+    for (int id = 0; id < n; id++)   /* n distinct ids below cap_n: all of 0..n-1? */
+        if (!map->keys[id]) {
+            int hi = n;
+            while (hi < (int)cap_n && !map->keys[hi]) hi++;
+            return ss_fail(err, SS_EINPUT, "%s: token \"%.64s\": id %d out of range 0..%d",
+                           path, map->keys[hi], hi, n - 1);
+        }
 
     int byte_to_cp[256];
     build_byte_to_cp(byte_to_cp);
@@ -298,50 +468,17 @@ static int load_vocab(tokenizer *t, const char *path, cJSON **root_out, str_map 
     for (int i = 0; i < 512; i++) cp_to_byte[i] = -1;
     for (int b = 0; b < 256; b++) cp_to_byte[byte_to_cp[b]] = b;
 
-    /* Pass 1: check ids and keys, fill the map, size the byte blob. */
-    t->n_vocab = n;
-    t->offs = ss_calloc((size_t)n + 1, sizeof(size_t));
-    map->cap = pow2_at_least((size_t)n * 2);
-    map->slots = ss_calloc(map->cap, sizeof(str_slot));
-    if (!t->offs || !map->slots) return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path);
-    size_t *klen = t->offs + 1;   /* temporarily: key length of id i at offs[i+1] */
-    const char **keys = ss_calloc((size_t)n, sizeof(char *));
-    if (!keys) return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path);
-    size_t total = 0;
-    rc = SS_OK;
-    cJSON *item;
-    cJSON_ArrayForEach(item, root) {
-        const char *key = item->string;
-        size_t kl = strlen(key);
-        double v = item->valuedouble;
-        int id = (v >= 0 && v < n) ? (int)v : 0;   /* cast only in range */
-        if (utf8_first_invalid((const unsigned char *)key, kl) != kl)
-            rc = ss_fail(err, SS_EINPUT, "%s: a token name is not valid UTF-8", path);
-        else if (!cJSON_IsNumber(item) || !isfinite(v) || v != floor(v))
-            rc = ss_fail(err, SS_EINPUT, "%s: token \"%.64s\": id is not an integer", path, key);
-        else if (v < 0 || v >= n)
-            rc = ss_fail(err, SS_EINPUT, "%s: token \"%.64s\": id %.0f out of range 0..%d",
-                         path, key, v, n - 1);
-        else if (keys[id])
-            rc = ss_fail(err, SS_EINPUT, "%s: id %d used by both \"%.64s\" and \"%.64s\"",
-                         path, id, keys[id], key);
-        else if (str_put(map, key, kl, id) != 0)
-            rc = ss_fail(err, SS_EINPUT, "%s: token \"%.64s\" appears twice", path, key);
-        if (rc != SS_OK) { free(keys); return rc; }
-        keys[id] = key;
-        klen[id] = kl;
-        total += kl;
-    }
-
     /* Pass 2: raw bytes of each token. A token spelt entirely in the byte
      * alphabet maps back char by char; any other token (an added token written
      * in plain text) keeps its UTF-8 bytes, as HF's ByteLevel decoder does. */
+    t->n_vocab = n;
+    t->offs = ss_calloc((size_t)n + 1, sizeof(size_t));
     t->bytes = malloc(total + 1);
-    if (!t->bytes) { free(keys); return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path); }
+    if (!t->offs || !t->bytes) return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path);
     size_t pos = 0;
     for (int id = 0; id < n; id++) {
-        const unsigned char *k = (const unsigned char *)keys[id];
-        size_t kl = klen[id];
+        const unsigned char *k = (const unsigned char *)map->keys[id];
+        size_t kl = map->klen[id];
         size_t start = pos;
         int all_mapped = 1;
         for (size_t i = 0; i < kl;) {
@@ -351,19 +488,18 @@ static int load_vocab(tokenizer *t, const char *path, cJSON **root_out, str_map 
             t->bytes[pos++] = (char)cp_to_byte[cp];
         }
         if (!all_mapped) { pos = start; memcpy(t->bytes + pos, k, kl); pos += kl; }
-        t->offs[id] = start;   /* overwrites klen[id-1], already used */
+        t->offs[id] = start;
         if (pos - start > t->max_tok_len) t->max_tok_len = pos - start;
     }
     t->offs[n] = pos;
-    free(keys);
 
     /* Every byte must have its one-byte token, or BPE could not start. */
     for (int b = 0; b < 256; b++) {
-        char s[4];
-        int sl = utf8_encode((unsigned)byte_to_cp[b], s);
-        t->byte_id[b] = str_find(map, s, (size_t)sl);
+        char s1[4];
+        int sl = utf8_encode((unsigned)byte_to_cp[b], s1);
+        t->byte_id[b] = str_find(map, s1, (size_t)sl);
         if (t->byte_id[b] < 0)
-            return ss_fail(err, SS_EINPUT, "%s: no token for byte 0x%02x (\"%.*s\")", path, b, sl, s);
+            return ss_fail(err, SS_EINPUT, "%s: no token for byte 0x%02x (\"%.*s\")", path, b, sl, s1);
     }
     t->eot_id = str_find(map, EOT_TEXT, EOT_LEN);
     if (t->eot_id < 0) return ss_fail(err, SS_EINPUT, "%s: no \"%s\" token", path, EOT_TEXT);
@@ -383,7 +519,7 @@ static int load_merges(tokenizer *t, const char *path, const str_map *map, char 
     size_t lines = 1;
     for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
     t->merges_cap = pow2_at_least(lines * 2);
-    t->merges = malloc(t->merges_cap * sizeof(merge_slot));
+    t->merges = ss_malloc_big(t->merges_cap, sizeof(merge_slot));
     char *cat = malloc(len + 1);   /* scratch for "A" + "B" */
     if (!t->merges || !cat) { free(buf); free(cat); return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path); }
     for (size_t i = 0; i < t->merges_cap; i++) t->merges[i].rank = -1;
@@ -439,12 +575,12 @@ int tok_load(tokenizer **out, const char *vocab_json_path, const char *merges_tx
     tokenizer *t = calloc(1, sizeof(tokenizer));
     if (!t) return ss_fail(err, SS_ERUNTIME, "tokenizer: out of memory");
 
-    cJSON *root = NULL;
+    char *vocab_buf = NULL;
     str_map map = {0};
-    int rc = load_vocab(t, vocab_json_path, &root, &map, err);
+    int rc = load_vocab(t, vocab_json_path, &vocab_buf, &map, err);
     if (rc == SS_OK) rc = load_merges(t, merges_txt_path, &map, err);
-    free(map.slots);
-    cJSON_Delete(root);
+    str_map_free(&map);
+    free(vocab_buf);
     if (rc == SS_OK) {
         int ecode;
         PCRE2_SIZE eoff;

@@ -518,6 +518,23 @@ static void test_hostile_files(void) {
     write_file("merges.txt", crlf, strlen(crlf));
     CU_ASSERT_EQUAL(load_tmp(err), SS_OK);
 
+    /* Escapes, surrogate pairs, exponents and odd spacing decode to the same
+       vocabulary (and a \u0000 inside a key is just a byte). */
+    write_vocab(-1, "\"\\u0120t\"  :\n256 ,\r\n\t\"\\u0068\\u0065\": 2.57e2, \"\\u0120the\": 258.0, "
+                    "\"\\ud83d\\ude00\\u0000\\/\\\\\\\"\\b\\f\\n\\r\\t\": 260, \"<|endoftext|>\": 259");
+    CU_ASSERT_EQUAL(load_tmp(err), SS_OK);
+    {
+        char v[128], m[128];
+        snprintf(v, sizeof v, "%s/vocab.json", tmpdir);
+        snprintf(m, sizeof m, "%s/merges.txt", tmpdir);
+        tokenizer *t = NULL;
+        CU_ASSERT_FATAL(tok_load(&t, v, m, err) == SS_OK);
+        size_t len = 0;
+        const char *b = tok_token_bytes(t, 260, &len);
+        CU_ASSERT(len == 13 && memcmp(b, "\xf0\x9f\x98\x80\0/\\\"\b\f\n\r\t", 13) == 0);
+        tok_free(t);
+    }
+
     /* Broken vocab.json files. */
     static const struct { int skip; const char *extra; const char *raw; const char *why; } V[] = {
         {-1, NULL, "{\"a\": 1,", "not valid JSON"},
@@ -535,6 +552,30 @@ static void test_hostile_files(void) {
         {-1, "\"he\": 256", NULL, "<|endoftext|>"},
         {-1, "\"\xff\": 256, \"<|endoftext|>\": 257", NULL, "UTF-8"},
         {-1, "\"x\": null, \"<|endoftext|>\": 257", NULL, "not an integer"},
+        {-1, "\"x\": [1], \"<|endoftext|>\": 257", NULL, "not an integer"},
+        {-1, "\"x\": {}, \"<|endoftext|>\": 257", NULL, "not an integer"},
+        {-1, "\"x\": true, \"<|endoftext|>\": 257", NULL, "not an integer"},
+        {-1, "\"xy\": 257, \"<|endoftext|>\": 258", NULL, "id 258 out of range 0..257"},
+        /* the vocab.json scanner's own syntax checks */
+        {-1, NULL, "{\"a\": 0} x", "not valid JSON (near byte 9)"},
+        {-1, NULL, "{\"a\": 0,}", "not valid JSON"},
+        {-1, NULL, "{\"a\" 0}", "not valid JSON"},
+        {-1, NULL, "{\"a\": 01}", "not valid JSON"},
+        {-1, NULL, "{\"a\": -}", "not valid JSON"},
+        {-1, NULL, "{\"a\": 1.}", "not valid JSON"},
+        {-1, NULL, "{\"a\": 1e}", "not valid JSON"},
+        {-1, NULL, "{\"a\": x}", "not valid JSON"},
+        {-1, NULL, "{\"\\q\": 0}", "not valid JSON"},
+        {-1, NULL, "{\"\\ud800\": 0}", "not valid JSON"},
+        {-1, NULL, "{\"\\udc00\": 0}", "not valid JSON"},
+        {-1, NULL, "{\"\\ud800\\u0041\": 0}", "not valid JSON"},
+        {-1, NULL, "{\"\\u12\": 0}", "not valid JSON"},
+        {-1, NULL, "{\"a\tb\": 0}", "not valid JSON"},
+        {-1, NULL, "{\"abc", "not valid JSON"},
+        {-1, NULL, "{\"a\": 0", "not valid JSON"},
+        {-1, NULL, "{\"a\": 0 \"b\": 1}", "not valid JSON"},
+        {-1, NULL, "{\"a\": 1234567890123456789012345678901234567890123456789012345678901234567890}",
+         "not an integer"},
     };
     int bad = 0;
     write_file("merges.txt", "", 0);
