@@ -21,14 +21,8 @@
 
 /* ------------------------------------------------------------- kernels --- */
 
-/* The element-wise loops below are written so the compiler vectorises them;
-   on x86-64 GCC also builds an AVX2+FMA copy of each and picks one at load
-   time (the default build targets x86-64-v2, and valgrind has no AVX-512). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define SS_VECTOR __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define SS_VECTOR
-#endif
+/* The element-wise loops below are written so the compiler vectorises them
+   (SS_VECTOR adds an AVX2+FMA copy of each, see common.h). */
 
 /* exp(x) for x in [-87.3, 88.3] (clamped outside; NaN stays NaN) in a form
    that vectorises: 2^n by integer bit arithmetic, e^r by the Cephes degree-6

@@ -105,6 +105,7 @@ static int bind(gpt2_model *m, const char *name, int ndim, int64_t d0, int64_t d
            whole file before the first token); NaN/inf in them surface as
            non-finite logits, which gpt2_forward reports */
         scan = t->numel <= (1 << 20);
+        st_prefault(t);   /* the forward pass reads every weight: map it now, in bulk */
     } else {
         float *buf = ss_malloc_big((size_t)t->numel, sizeof(float));
         if (!buf) return ss_fail(err, SS_ERUNTIME, "%s: out of memory converting '%s'", f->path, t->name);
@@ -145,8 +146,6 @@ int gpt2_load(gpt2_model **out, const char *dir, char *err) {
         else rc = ss_fail(err, SS_EINPUT, "%s: no model.safetensors or model.safetensors.index.json", dir);
     }
     if (rc) { gpt2_free(m); return rc; }
-    /* the forward pass reads every weight: map them all now, in bulk */
-    for (int i = 0; i < m->n_files; i++) st_prefault(&m->files[i]);
 
     int L = c->n_layer, C = c->n_embd;
     m->owned = ss_calloc((size_t)(16 * L + 8), sizeof(float *));
