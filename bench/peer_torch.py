@@ -27,8 +27,9 @@ def load_safetensors(path):
     return out
 
 
-def forward(w, cfg, ids, cache, pos0):
-    """ids (T,) new tokens after pos0 cached ones -> logits (T, V)."""
+def forward(w, cfg, ids, cache, pos0, all_logits=False):
+    """ids (T,) new tokens after pos0 cached ones -> logits (T, V), or (1, V)
+    for the last position only (what generation needs, as saesteer does)."""
     C, H = cfg["n_embd"], cfg["n_head"]
     T = ids.shape[0]
     x = w["wte.weight"][ids] + w["wpe.weight"][pos0:pos0 + T]
@@ -50,6 +51,8 @@ def forward(w, cfg, ids, cache, pos0):
         h = ln(x, p + "ln_2") @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"]
         h = torch.nn.functional.gelu(h, approximate="tanh")
         x = x + h @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"]
+    if not all_logits:
+        x = x[-1:]
     return ln(x, "ln_f") @ w["wte.weight"].T
 
 
@@ -73,7 +76,7 @@ def main():
         logits = forward(w, cfg, ids, cache, 0)
         prefill_s = time.perf_counter() - t1
         if a.dump_logits:
-            np.save(a.dump_logits, logits.numpy())
+            np.save(a.dump_logits, forward(w, cfg, ids, {}, 0, all_logits=True).numpy())
         toks, pos = [], ids.shape[0]
         t2 = time.perf_counter()
         nxt = int(logits[-1].argmax())

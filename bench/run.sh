@@ -40,7 +40,8 @@ same = c["tokens"] == t["tokens"]
 print(f"{'':22s}{'saesteer':>12s}{'torch CPU':>12s}{'ratio':>8s}")
 for k, name, hi in [("prefill_tok_s", "prefill tok/s", 1), ("decode_tok_s", "decode tok/s", 1), ("load_s", "load s", 0)]:
     r = c[k] / t[k] if hi else t[k] / c[k]
-    print(f"{name:22s}{c[k]:12.1f}{t[k]:12.1f}{r:7.2f}x")
+    fmt = ".3f" if k == "load_s" else ".1f"
+    print(f"{name:22s}{c[k]:12{fmt}}{t[k]:12{fmt}}{r:7.2f}x")
 print(f"{'exec to first token s':22s}{c['first_token_s']:12.3f}")
 print(f"greedy tokens identical: {same}")
 PYEOF
