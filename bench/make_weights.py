@@ -3,8 +3,9 @@
 model.safetensors, tokenizer files) for benchmarks. Not committed: rerun
 `/usr/bin/python3 bench/make_weights.py bench/data/gpt2-small` to recreate.
 
-Sizes: --size small (12 layers, 768 wide, 124M params) by default; --size tiny
-for quick checks. Weights use HF's init (normal std 0.02, LN 1/0) perturbed a
+Sizes: --size small (12 layers, 768 wide, 124M params) by default; medium,
+large and xl as OpenAI's (xl: 48 layers, 1600 wide, 25 heads, 1.56B params,
+6.2 GB in f32); tiny for quick checks. Weights use HF's init (normal std 0.02, LN 1/0) perturbed a
 little so nothing is degenerate. Writes f32 unless --dtype f16.
 """
 import argparse, json, os, shutil, struct, sys
@@ -12,28 +13,28 @@ import numpy as np
 
 SIZES = {
     "small": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024),
+    "medium": dict(n_layer=24, n_embd=1024, n_head=16, n_positions=1024),
+    "large": dict(n_layer=36, n_embd=1280, n_head=20, n_positions=1024),
+    "xl": dict(n_layer=48, n_embd=1600, n_head=25, n_positions=1024),
     "tiny": dict(n_layer=2, n_embd=64, n_head=4, n_positions=128),
 }
 
 
 def save_safetensors(path, tensors):
     """Minimal safetensors writer: header JSON + raw little-endian bytes."""
-    header, offset, blobs = {}, 0, []
+    header, offset = {}, 0
     for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr)
         dt = {np.float32: "F32", np.float16: "F16"}[arr.dtype.type]
-        b = arr.tobytes()
-        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
+        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
+        offset += arr.nbytes
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(struct.pack("<Q", len(h)))
         f.write(h)
-        for b in blobs:
-            f.write(b)
+        for arr in tensors.values():   # one tensor at a time: GPT-2 XL is 6.2 GB
+            f.write(np.ascontiguousarray(arr).tobytes())
         # Leave the file on disk but out of the page cache, as a model is
         # after a download and a reboot. Written pages sit in the cache in
         # 4 KiB folios; the first reader now brings the file in, and when that
