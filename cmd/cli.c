@@ -426,7 +426,12 @@ cJSON *cli_steer_json(const cli_steer *st) {
 int cli_record_append(const char *path, cJSON *obj) {
     char *line = cJSON_PrintUnformatted(obj);
     FILE *f = fopen(path, "a");
-    if (!f) { free(line); return cli_fail(SS_ERUNTIME, "--record %s: cannot open: %s", path, strerror(errno)); }
+    if (!f) {
+        int e = errno;
+        free(line);
+        return cli_fail(e == ENOENT || e == ENOTDIR || e == EISDIR ? SS_EINPUT : SS_ERUNTIME,
+                        "--record %s: cannot open: %s", path, strerror(e));
+    }
     /* one write of the whole line: concurrent appenders never interleave */
     size_t n = strlen(line);
     line[n] = '\n';

@@ -59,8 +59,13 @@ int ss_out_open(ss_outfile *o, const char *path, char *err) {
         fchmod(fd, 0666 & ~um);
     }
     if (fd < 0) {
+        int e = errno;
         o->tmp[0] = '\0';
-        return ss_fail(err, SS_ERUNTIME, "%s: cannot create temporary output: %s", path, strerror(errno));
+        /* a directory that is not there is the caller's mistake; a full or
+           read-only disk is not */
+        int bad_path = e == ENOENT || e == ENOTDIR || e == EISDIR || e == ENAMETOOLONG;
+        return ss_fail(err, bad_path ? SS_EINPUT : SS_ERUNTIME, "%s: cannot create temporary output: %s",
+                       path, strerror(e));
     }
     o->fp = fdopen(fd, "wb");
     if (!o->fp) {

@@ -110,6 +110,10 @@ $BIN generate --model "$D" --text hi --max-new-tokens 100 > /dev/null 2> "$T/err
 check "generate past n_positions -> exit 2" '[ $rc -eq 2 ] && one_line_err'
 $BIN nonsense > /dev/null 2> "$T/err"; rc=$?
 check "unknown subcommand -> exit 2" '[ $rc -eq 2 ] && one_line_err'
+$BIN logits --model "$D" --text hi -o "$T/nowhere/out.npy" > /dev/null 2> "$T/err"; rc=$?
+check "-o in a missing directory -> exit 2" '[ $rc -eq 2 ] && one_line_err && grep -q nowhere/out.npy "$T/err"'
+$BIN generate --model "$D" --text hi --max-new-tokens 2 --record "$T/nowhere/rec.jsonl" > /dev/null 2> "$T/err"; rc=$?
+check "--record in a missing directory -> exit 2" '[ $rc -eq 2 ] && one_line_err && grep -q nowhere/rec.jsonl "$T/err"'
 for c in tokenize logits cache generate steer; do
     $BIN $c --help > "$T/h" 2>&1; rc=$?
     check "$c --help" '[ $rc -eq 0 ] && grep -q usage "$T/h"'
