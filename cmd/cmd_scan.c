@@ -33,16 +33,6 @@ static volatile sig_atomic_t g_stop = 0;
 
 static void on_signal(int sig) { g_stop = sig; }
 
-static void install_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;   /* a second signal takes the default action */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 typedef struct {
     double t0, last, every;
     int quiet;
@@ -128,7 +118,7 @@ int cmd_perplexity(int argc, char **argv) {
         cli_free_model(&cm);
         return cli_fail(SS_EINPUT, "--context %ld: the model's n_positions is %d", window, P);
     }
-    install_signals();
+    cli_catch_stop_signals(on_signal);
     progress_ctx pc;
     progress_init(&pc, quiet);
     ss_ppl_result r;
@@ -349,7 +339,7 @@ int cmd_scan(int argc, char **argv) {
     if (rc) return rc;
     sae_dict *d = NULL;
     if ((rc = sae_load(&d, sae_path, err))) { cli_free_model(&cm); return cli_fail(rc, "%s", err); }
-    install_signals();
+    cli_catch_stop_signals(on_signal);
     progress_ctx pc;
     progress_init(&pc, quiet);
     scan_opts o = {(int)top, (int)radius, (int)window, max_tokens, (int)n_logits, on_progress, &pc};

@@ -201,8 +201,7 @@ int cmd_steer(int argc, char **argv) {
         fflush(stdout);
     }
 
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    cli_catch_stop_signals(on_signal);
     steer_positions pos;
     steer_positions_parse(o.positions, &pos, err);
     uint64_t seed0 = o.sp.seed;
