@@ -115,7 +115,11 @@ expect 2 "$BIN" scan --model "$M" --sae "$T/s.h5" --text-file "$T/text.txt" -o "
 sha() { sha256sum "$T/scan/latents.json" "$T/scan/dashboard.html" | cut -c1-64 | tr '\n' ' '; }
 before=$(sha)
 for sig in INT TERM; do
-  SAESTEER_PROGRESS_S=0 "$BIN" scan --model "$M" --sae "$T/s.h5" --text-file "$T/big.txt" -o "$T/scan" >"$T/out.txt" 2>"$T/err.txt" &
+  # SIGINT/SIGTERM back at their defaults: a non-interactive shell starts
+  # background jobs with SIGINT ignored, and saesteer leaves an ignored signal alone
+  SAESTEER_PROGRESS_S=0 $PY -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGTERM, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$BIN" scan --model "$M" --sae "$T/s.h5" --text-file "$T/big.txt" -o "$T/scan" >"$T/out.txt" 2>"$T/err.txt" &
   pid=$!
   for _ in $(seq 1 600); do grep -q "tokens/s" "$T/err.txt" 2>/dev/null && break; sleep 0.05; done
   kill -"$sig" "$pid"

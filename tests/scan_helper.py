@@ -59,7 +59,7 @@ def ppl_ref(a):
     with torch.inference_mode():
         for s in range(0, len(ids), W - 1):
             win = torch.tensor([bos] + ids[s:s + W - 1])
-            logits = peer_torch.forward(w, cfg, win, {}, 0)
+            logits = peer_torch.forward(w, cfg, win, {}, 0, all_logits=True)
             lp = torch.log_softmax(logits[:-1], dim=-1)
             nll -= float(lp[torch.arange(len(win) - 1), win[1:]].sum())
             n += len(win) - 1
