@@ -96,17 +96,20 @@ static int parse_entry(const st_file *f, const cJSON *e, size_t data_start, st_t
    500 MB model into ~5 ms. Falls back to a plain mapping. NULL on failure. */
 static void *map_huge_aligned(int fd, size_t size) {
     const size_t huge = (size_t)2 << 20;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t ps = pg > 0 ? (size_t)pg : 4096;
     void *map = MAP_FAILED;
-    if (size <= SIZE_MAX - huge) {
-        char *res = mmap(NULL, size + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (size <= SIZE_MAX - huge - ps) {
+        size_t len = (size + ps - 1) & ~(ps - 1);   /* what the mapping really covers */
+        char *res = mmap(NULL, len + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (res != MAP_FAILED) {
             char *a = (char *)(((uintptr_t)res + huge - 1) & ~(uintptr_t)(huge - 1));
+            char *end = res + len + huge;
             map = mmap(a, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
-            /* give back the reservation around the mapping */
+            /* give back the reservation around the mapping (page-aligned pieces) */
             if (a > res) munmap(res, (size_t)(a - res));
-            size_t tail = (size_t)(res + size + huge - (a + size));
-            if (tail) munmap(a + size, tail);
-            if (map == MAP_FAILED) munmap(a, size);
+            if (end > a + len) munmap(a + len, (size_t)(end - (a + len)));
+            if (map == MAP_FAILED) munmap(a, len);
         }
     }
     if (map == MAP_FAILED) map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
