@@ -315,11 +315,11 @@ static int js_string(jscan *s, char **out, size_t *len) {
         if (*r == '"') break;
         if (*r != '\\') { *w++ = *r++; continue; }
         if (s->end - r < 2) { s->p = r; return -1; }
+        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
         char e = r[1];
-        const char *simple = strchr("\"\\/bfnrt", e);
-        if (e && simple) {
-            static const char to[] = "\"\\/\b\f\n\r\t";
-            *w++ = to[simple - "\"\\/bfnrt"];
+        const char *simple = e ? strchr(from, e) : NULL;
+        if (simple) {
+            *w++ = to[simple - from];
             r += 2;
             continue;
         }
@@ -437,7 +437,9 @@ static int load_vocab(tokenizer *t, const char *path, char **buf_out, str_map *m
         if (map->keys[id])
             return ss_fail(err, SS_EINPUT, "%s: id %d used by both \"%.64s\" and \"%.64s\"",
                            path, id, map->keys[id], key);
-        if (kl > UINT32_MAX || str_put(map, key, kl, id) != 0)
+        if (kl > UINT32_MAX)
+            return ss_fail(err, SS_EINPUT, "%s: token \"%.64s\": name longer than 4 GB", path, key);
+        if (str_put(map, key, kl, id) != 0)
             return ss_fail(err, SS_EINPUT, "%s: token \"%.64s\" appears twice", path, key);
         map->keys[id] = key;
         map->klen[id] = kl;
