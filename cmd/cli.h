@@ -81,11 +81,11 @@ int cli_sampling_flag(sampler_params *sp, int argc, char **argv, int *i);
 extern const char *cli_sampling_help;
 
 /* ---- outputs ---- */
-/* Append one JSON line to a record file (experiment log, --record FILE). */
 /* SIGINT/SIGTERM call handler once (a second one takes the default action).
    A signal that was ignored when the program started (nohup, a background
    job of a non-interactive shell) stays ignored. */
 void cli_catch_stop_signals(void (*handler)(int));
+/* Append one JSON line to a record file (experiment log, --record FILE). */
 int cli_record_append(const char *path, struct cJSON *obj);
 /* Print a cJSON object to stdout followed by a newline. */
 void cli_print_json(struct cJSON *obj);

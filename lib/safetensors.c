@@ -177,9 +177,9 @@ void st_prefault(const st_tensor *t) {
     size_t ps = pg > 0 ? (size_t)pg : 4096;
     uintptr_t lo = (uintptr_t)t->data & ~(uintptr_t)(ps - 1), hi = (uintptr_t)t->data + t->nbytes;
     if (!t->nbytes || madvise((void *)lo, hi - lo, MADV_POPULATE_READ) == 0) return;
-    /* older kernels: touch one byte per page */
+    /* older kernels: touch the tensor's first byte, then the start of each later page */
     volatile unsigned char sink = 0;
-    for (uintptr_t a = lo; a < hi; a += ps) sink ^= *(const unsigned char *)(a < (uintptr_t)t->data ? (uintptr_t)t->data : a);
+    for (uintptr_t a = (uintptr_t)t->data; a < hi; a = (a & ~(uintptr_t)(ps - 1)) + ps) sink ^= *(const unsigned char *)a;
     (void)sink;
 }
 
@@ -265,7 +265,6 @@ int st_to_f32(const st_file *f, const st_tensor *t, float *out, char *err) {
     if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64)
         return ss_fail(err, SS_EINPUT, "%s: tensor '%s': dtype %s is not a float type", f->path, t->name, st_dtype_name(t->dtype));
     size_t es = st_dtype_size(t->dtype), n = (size_t)t->numel;
-    if (!f->has_fd) { convert_f32(t->dtype, t->data, out, n); return SS_OK; }
     /* pread in chunks of whole elements; the offset is the tensor's place in the mapping */
     enum { CHUNK = 1 << 18 };
     unsigned char *buf = malloc(CHUNK);
