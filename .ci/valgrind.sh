@@ -11,7 +11,7 @@
 # Without an argument it builds a RelWithDebInfo binary in build-valgrind/.
 # The model and SAE are tests/fixtures/tiny-sp and tests/fixtures/saes/
 # standard_centered when present, else a random tiny GPT-2 (2 layers, 32 wide)
-# and SAE made with numpy. OpenBLAS runs one thread (valgrind serialises
+# and SAE from bench/make_weights.py and bench/make_sae.py. OpenBLAS runs one thread (valgrind serialises
 # threads anyway). sae_h5.c reads each .h5 first in a forked child that _exits
 # at once (h5_probe); memcheck ignores that child (--child-silent-after-fork),
 # the parent runs the same reader on the same file. Runtime: tests/fuzz/README.md.
@@ -31,46 +31,20 @@ trap 'rm -rf "$T"' EXIT
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
 FX=${SAESTEER_FIXTURES:-$root/tests/fixtures}
-/usr/bin/python3 - "$T" "$root" "$FX" <<'EOF' || { echo "FAIL could not build the test model"; exit 1; }
-import json, os, shutil, struct, sys
+m=$T/model; s=$T/sae
+if [ -f "$FX/tiny-sp/config.json" ] && [ -f "$FX/saes/standard_centered/cfg.json" ]; then
+  cp -rL "$FX/tiny-sp" "$m" && cp -rL "$FX/saes/standard_centered" "$s"   # -L: the fixtures link the shared tokenizer
+else
+  /usr/bin/python3 "$root/bench/make_weights.py" "$m" --size tiny --n-embd 32 --n-positions 64 >/dev/null 2>&1 &&
+    /usr/bin/python3 "$root/bench/make_sae.py" "$s" --d-in 32 --d-sae 48 --hook blocks.0.hook_resid_pre \
+      --context-size 32 --center-writing-weights >/dev/null
+fi || { echo "FAIL could not build the test model"; exit 1; }
+/usr/bin/python3 - "$T" <<'EOF' || { echo "FAIL could not write the test inputs"; exit 1; }
+import json, sys
 import numpy as np
-T, root, fx = sys.argv[1:4]
-rng = np.random.default_rng(0)
-r = lambda *s: (rng.standard_normal(s) * 0.1).astype(np.float32)
-def save_st(path, t):
-    hdr, off = {}, 0
-    for k, v in t.items():
-        hdr[k] = dict(dtype="F32", shape=list(v.shape), data_offsets=[off, off + v.nbytes]); off += v.nbytes
-    h = json.dumps(hdr).encode(); h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for v in t.values(): f.write(v.tobytes())
-m, s = f"{T}/model", f"{T}/sae"
-if os.path.isfile(f"{fx}/tiny-sp/config.json") and os.path.isfile(f"{fx}/saes/standard_centered/cfg.json"):
-    shutil.copytree(f"{fx}/tiny-sp", m); shutil.copytree(f"{fx}/saes/standard_centered", s)
-else:
-    C, L, V, P, S = 32, 2, 50257, 64, 48
-    os.makedirs(m); os.makedirs(s)
-    json.dump(dict(model_type="gpt2", n_embd=C, n_layer=L, n_head=4, vocab_size=V, n_positions=P,
-                   layer_norm_epsilon=1e-5, activation_function="gelu_new", bos_token_id=50256, eos_token_id=50256),
-              open(f"{m}/config.json", "w"))
-    for f in ("vocab.json", "merges.txt"): shutil.copy(f"{root}/weights/gpt2-tokenizer/{f}", f"{m}/{f}")
-    t = {"wte.weight": r(V, C), "wpe.weight": r(P, C)}
-    for l in range(L):
-        p = f"h.{l}."
-        t.update({p + "ln_1.weight": 1 + r(C), p + "ln_1.bias": r(C), p + "attn.c_attn.weight": r(C, 3 * C),
-                  p + "attn.c_attn.bias": r(3 * C), p + "attn.c_proj.weight": r(C, C), p + "attn.c_proj.bias": r(C),
-                  p + "ln_2.weight": 1 + r(C), p + "ln_2.bias": r(C), p + "mlp.c_fc.weight": r(C, 4 * C),
-                  p + "mlp.c_fc.bias": r(4 * C), p + "mlp.c_proj.weight": r(4 * C, C), p + "mlp.c_proj.bias": r(C)})
-    t["ln_f.weight"] = 1 + r(C); t["ln_f.bias"] = r(C)
-    save_st(f"{m}/model.safetensors", t)
-    json.dump({"architecture": "standard", "d_in": C, "d_sae": S, "apply_b_dec_to_input": True,
-               "metadata": {"hook_name": "blocks.0.hook_resid_pre", "prepend_bos": True, "context_size": 32,
-                            "model_from_pretrained_kwargs": {"center_writing_weights": True}}},
-              open(f"{s}/cfg.json", "w"))
-    save_st(f"{s}/sae_weights.safetensors", {"W_enc": r(C, S), "W_dec": r(S, C), "b_enc": r(S), "b_dec": r(C)})
-C = json.load(open(f"{m}/config.json"))["n_embd"]
-np.save(f"{T}/vec.npy", r(C))
+T = sys.argv[1]
+C = json.load(open(f"{T}/model/config.json"))["n_embd"]
+np.save(f"{T}/vec.npy", (np.random.default_rng(0).standard_normal(C) * 0.1).astype(np.float32))
 open(f"{T}/text.txt", "w").write("The cat sat on the mat. It was a sunny day, and the birds sang.\n" * 6)
 open(f"{T}/prompts.txt", "w").write("I think that\nThe weather is\n")
 open(f"{T}/pairs.jsonl", "w").write('{"positive": "I love this", "negative": "I hate this"}\n'

@@ -3,6 +3,7 @@
 size of the public GPT-2-small residual SAEs (768 -> 24576, ReLU, b_dec
 subtracted from the input) for the encode benchmark. Not committed (~150 MB):
 `/usr/bin/python3 bench/make_sae.py bench/data/sae-768x24576 [--d-in 768 --d-sae 24576]`.
+The test scripts also use it for small SAEs (--hook, --context-size, --center-writing-weights).
 """
 import argparse, json, os, sys
 import numpy as np
@@ -16,6 +17,10 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--d-in", type=int, default=768)
     ap.add_argument("--d-sae", type=int, default=24576)
+    ap.add_argument("--hook", default="blocks.8.hook_resid_pre")
+    ap.add_argument("--context-size", type=int, default=128)
+    ap.add_argument("--center-writing-weights", action="store_true",
+                    help="the SAE was trained on the TransformerLens-centred residual")
     a = ap.parse_args()
     rng = np.random.default_rng(0)
     d_in, d_sae = a.d_in, a.d_sae
@@ -28,9 +33,10 @@ def main():
     save_safetensors(os.path.join(a.out, "sae_weights.safetensors"),
                      {"W_enc": W_enc, "b_enc": b_enc, "W_dec": W_dec, "b_dec": b_dec})
     cfg = {"architecture": "standard", "d_in": d_in, "d_sae": d_sae, "dtype": "float32",
-           "model_name": "gpt2", "hook_name": "blocks.8.hook_resid_pre", "hook_layer": 8,
+           "model_name": "gpt2", "hook_name": a.hook, "hook_layer": int(a.hook.split(".")[1]),
            "apply_b_dec_to_input": True, "normalize_activations": "none", "prepend_bos": True,
-           "context_size": 128}
+           "context_size": a.context_size,
+           "model_from_pretrained_kwargs": {"center_writing_weights": a.center_writing_weights}}
     with open(os.path.join(a.out, "cfg.json"), "w") as f:
         json.dump(cfg, f, indent=1)
     print(f"wrote {a.out}: {d_in} -> {d_sae}")

@@ -5,7 +5,8 @@ model.safetensors, tokenizer files) for benchmarks. Not committed: rerun
 
 Sizes: --size small (12 layers, 768 wide, 124M params) by default; medium,
 large and xl as OpenAI's (xl: 48 layers, 1600 wide, 25 heads, 1.56B params,
-6.2 GB in f32); tiny for quick checks. Weights use HF's init (normal std 0.02, LN 1/0) perturbed a
+6.2 GB in f32); tiny for quick checks. --n-layer/--n-embd/--n-head/
+--n-positions override one field of the size (the test scripts use these). Weights use HF's init (normal std 0.02, LN 1/0) perturbed a
 little so nothing is degenerate. Writes f32 unless --dtype f16.
 """
 import argparse, json, os, shutil, struct, sys
@@ -52,8 +53,11 @@ def main():
     ap.add_argument("--size", default="small", choices=SIZES)
     ap.add_argument("--dtype", default="f32", choices=["f32", "f16"])
     ap.add_argument("--seed", type=int, default=0)
+    for k in ("n_layer", "n_embd", "n_head", "n_positions"):   # override one field of --size
+        ap.add_argument("--" + k.replace("_", "-"), type=int, dest=k)
     a = ap.parse_args()
-    cfg = dict(SIZES[a.size], vocab_size=50257, layer_norm_epsilon=1e-5, model_type="gpt2",
+    size = {k: getattr(a, k) or v for k, v in SIZES[a.size].items()}
+    cfg = dict(size, vocab_size=50257, layer_norm_epsilon=1e-5, model_type="gpt2",
                activation_function="gelu_new", bos_token_id=50256, eos_token_id=50256)
     L, C, V, P = cfg["n_layer"], cfg["n_embd"], cfg["vocab_size"], cfg["n_positions"]
     rng = np.random.default_rng(a.seed)

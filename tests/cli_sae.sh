@@ -30,44 +30,9 @@ SAE="$FX/saes/standard_centered"
 if [ ! -f "$MODEL/config.json" ] || [ ! -f "$SAE/cfg.json" ]; then
   echo "note: fixtures missing; using a random tiny model and SAE"
   MODEL="$T/model"; SAE="$T/sae"
-  "$PY" - "$MODEL" "$SAE" "$ROOT" <<'EOF' || { echo "FAIL could not build the tiny model"; exit 1; }
-import json, os, shutil, struct, sys
-import numpy as np
-model, sae, root = sys.argv[1:4]
-rng = np.random.default_rng(0)
-r = lambda *s: (rng.standard_normal(s) * 0.1).astype(np.float32)
-def save_st(path, t):
-    hdr, off = {}, 0
-    for k, v in t.items():
-        hdr[k] = dict(dtype="F32", shape=list(v.shape), data_offsets=[off, off + v.nbytes]); off += v.nbytes
-    h = json.dumps(hdr).encode(); h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for v in t.values(): f.write(v.tobytes())
-C, L, V, P = 32, 3, 50257, 64
-os.makedirs(model); os.makedirs(sae)
-json.dump(dict(model_type="gpt2", n_embd=C, n_layer=L, n_head=4, vocab_size=V, n_positions=P, n_ctx=P,
-               layer_norm_epsilon=1e-5, activation_function="gelu_new", bos_token_id=50256, eos_token_id=50256),
-          open(f"{model}/config.json", "w"))
-for f in ("vocab.json", "merges.txt"):
-    shutil.copy(f"{root}/weights/gpt2-tokenizer/{f}", f"{model}/{f}")
-t = {"wte.weight": r(V, C), "wpe.weight": r(P, C)}
-for l in range(L):
-    p = f"h.{l}."
-    t.update({p + "ln_1.weight": 1 + r(C), p + "ln_1.bias": r(C), p + "attn.c_attn.weight": r(C, 3 * C),
-              p + "attn.c_attn.bias": r(3 * C), p + "attn.c_proj.weight": r(C, C), p + "attn.c_proj.bias": r(C),
-              p + "ln_2.weight": 1 + r(C), p + "ln_2.bias": r(C), p + "mlp.c_fc.weight": r(C, 4 * C),
-              p + "mlp.c_fc.bias": r(4 * C), p + "mlp.c_proj.weight": r(4 * C, C), p + "mlp.c_proj.bias": r(C)})
-t.update({"ln_f.weight": 1 + r(C), "ln_f.bias": r(C)})
-save_st(f"{model}/model.safetensors", t)
-S = 200
-save_st(f"{sae}/sae_weights.safetensors", dict(W_enc=r(C, S) * 10, W_dec=r(S, C) * 3, b_enc=r(S), b_dec=r(C)))
-json.dump({"architecture": "standard", "d_in": C, "d_sae": S, "apply_b_dec_to_input": True,
-           "normalize_activations": "none",
-           "metadata": {"hook_name": "blocks.1.hook_resid_pre", "model_name": "tiny", "prepend_bos": True,
-                        "context_size": 32, "model_from_pretrained_kwargs": {"center_writing_weights": True},
-                        "sae_lens_version": "6.5.0"}}, open(f"{sae}/cfg.json", "w"))
-EOF
+  "$PY" "$ROOT/bench/make_weights.py" "$MODEL" --size tiny --n-layer 3 --n-embd 32 --n-positions 64 >/dev/null 2>&1 &&
+    "$PY" "$ROOT/bench/make_sae.py" "$SAE" --d-in 32 --d-sae 200 --hook blocks.1.hook_resid_pre --context-size 32 \
+      --center-writing-weights >/dev/null || { echo "FAIL could not build the tiny model"; exit 1; }
 fi
 echo "model $MODEL, sae $SAE"
 

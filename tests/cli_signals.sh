@@ -10,8 +10,9 @@
 #             logits from before is untouched by a killed `logits`
 #   perplexity SIGINT stops early with exit 1 and one line on stderr
 # usage: bash tests/cli_signals.sh path/to/saesteer REPO_ROOT
-# The model is a random GPT-2 made with numpy (2 layers, 32 wide, 1024
-# positions, so generations and windows are long enough to interrupt).
+# The model is a random GPT-2 from bench/make_weights.py (2 layers, 32 wide,
+# 1024 positions, so generations and windows are long enough to interrupt) and
+# a random SAE from bench/make_sae.py.
 set -u
 BIN=${1:?usage: cli_signals.sh SAESTEER REPO_ROOT}
 ROOT=${2:?usage: cli_signals.sh SAESTEER REPO_ROOT}
@@ -22,40 +23,15 @@ fails=0; checks=0
 ok()  { checks=$((checks+1)); echo "ok   $*"; }
 bad() { checks=$((checks+1)); fails=$((fails+1)); echo "FAIL $*"; }
 
-/usr/bin/python3 - "$T" "$ROOT" <<'EOF' || { echo "FAIL could not build the test model"; exit 1; }
-import json, os, shutil, struct, sys
+PY=/usr/bin/python3
+$PY "$ROOT/bench/make_weights.py" "$T/model" --size tiny --n-embd 32 --n-positions 1024 >/dev/null 2>&1 &&
+  $PY "$ROOT/bench/make_sae.py" "$T/sae" --d-in 32 --d-sae 64 --hook blocks.1.hook_resid_pre --context-size 256 \
+    >/dev/null || { echo "FAIL could not build the test model"; exit 1; }
+$PY - "$T" "$ROOT" <<'EOF' || { echo "FAIL could not write the texts"; exit 1; }
+import sys
 import numpy as np
 T, root = sys.argv[1:3]
 rng = np.random.default_rng(0)
-r = lambda *s: (rng.standard_normal(s) * 0.1).astype(np.float32)
-def save_st(path, t):
-    hdr, off = {}, 0
-    for k, v in t.items():
-        hdr[k] = dict(dtype="F32", shape=list(v.shape), data_offsets=[off, off + v.nbytes]); off += v.nbytes
-    h = json.dumps(hdr).encode(); h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for v in t.values(): f.write(v.tobytes())
-C, L, V, P, S = 32, 2, 50257, 1024, 64
-m, s = f"{T}/model", f"{T}/sae"
-os.makedirs(m); os.makedirs(s)
-json.dump(dict(model_type="gpt2", n_embd=C, n_layer=L, n_head=4, vocab_size=V, n_positions=P,
-               layer_norm_epsilon=1e-5, activation_function="gelu_new", bos_token_id=50256, eos_token_id=50256),
-          open(f"{m}/config.json", "w"))
-for f in ("vocab.json", "merges.txt"): shutil.copy(f"{root}/weights/gpt2-tokenizer/{f}", f"{m}/{f}")
-t = {"wte.weight": r(V, C), "wpe.weight": r(P, C)}
-for l in range(L):
-    p = f"h.{l}."
-    t.update({p + "ln_1.weight": 1 + r(C), p + "ln_1.bias": r(C), p + "attn.c_attn.weight": r(C, 3 * C),
-              p + "attn.c_attn.bias": r(3 * C), p + "attn.c_proj.weight": r(C, C), p + "attn.c_proj.bias": r(C),
-              p + "ln_2.weight": 1 + r(C), p + "ln_2.bias": r(C), p + "mlp.c_fc.weight": r(C, 4 * C),
-              p + "mlp.c_fc.bias": r(4 * C), p + "mlp.c_proj.weight": r(4 * C, C), p + "mlp.c_proj.bias": r(C)})
-t["ln_f.weight"] = 1 + r(C); t["ln_f.bias"] = r(C)
-save_st(f"{m}/model.safetensors", t)
-json.dump({"architecture": "standard", "d_in": C, "d_sae": S, "apply_b_dec_to_input": True,
-           "metadata": {"hook_name": "blocks.1.hook_resid_pre", "prepend_bos": True, "context_size": 256}},
-          open(f"{s}/cfg.json", "w"))
-save_st(f"{s}/sae_weights.safetensors", {"W_enc": r(C, S), "W_dec": r(S, C), "b_enc": r(S), "b_dec": r(C)})
 words = open(f"{root}/weights/gpt2-tokenizer/merges.txt", encoding="utf-8").read().split()[1:20000]
 words = [w.replace("\u0120", "") for w in words if w.isascii() and w.isalpha()]
 idx = rng.integers(0, len(words), (2000, 14))
@@ -127,7 +103,7 @@ fi
 
 # ---- generate: killed mid-generation, the record file is untouched
 printf '{"earlier": "record line"}\n' > "$T/gen.jsonl"; cp "$T/gen.jsonl" "$T/gen.before"
-interrupt TERM 0.5 "$BIN" generate --model "$M" --text "Hello" --max-new-tokens 1000 --ignore-eos --temperature 1 \
+interrupt TERM 0.05 "$BIN" generate --model "$M" --text "Hello" --max-new-tokens 1000 --ignore-eos --temperature 1 \
     --record "$T/gen.jsonl"
 if [ $ALIVE -eq 0 ]; then echo "note generate finished before the signal (rc $RC); record checked anyway"; fi
 if [ $RC -ne 0 ] && [ $RC -ne 1 ] && [ $RC -ne 143 ]; then bad "generate on SIGTERM: exit $RC (want 1, or 143 = killed by SIGTERM)"
