@@ -163,8 +163,8 @@ static long vm_size_kb(void) {
 }
 
 static void test_st_open_address_space(void) {
-    char p[4200], err[SS_ERRLEN];
-    snprintf(p, sizeof p, "%s/tiny-sp/model.safetensors", FIXTURES);
+    char err[SS_ERRLEN];
+    const char *p = fx("tiny-sp/model.safetensors");
     st_file f;
     CU_ASSERT_FATAL(st_open(&f, p, err) == SS_OK);
     st_close(&f);
