@@ -246,6 +246,17 @@ def gcide_docs(gdir):
             yield "gcide", "%d" % off, paras
 
 
+def fact_docs(path):
+    """facts.txt of build_relations.py: documents separated by <|endoftext|> lines. Never held out
+    (they carry the knowledge the capital task needs; the held-out split is for perplexity)."""
+    with open(path, encoding="utf-8") as fh:
+        docs = fh.read().split("\n" + EOT + "\n")
+    for i, d in enumerate(docs):
+        if d.strip():
+            # paragraphs are deduplicated corpus-wide: variants differ, exact repeats are dropped
+            yield "facts", "%d" % i, [d.strip()]
+
+
 # ---------------------------------------------------------------- main
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -254,6 +265,9 @@ def main():
     ap.add_argument("--bible")
     ap.add_argument("--fortunes")
     ap.add_argument("--gcide")
+    ap.add_argument("--extra-root", help="folder with the unpacked .deb files of extra_sources.py")
+    ap.add_argument("--man-root", help="folder with only manpages + manpages-dev unpacked")
+    ap.add_argument("--facts", help="facts.txt from build_relations.py (always in the training split)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--heldout-permille", type=int, default=20)
     args = ap.parse_args()
@@ -269,6 +283,11 @@ def main():
         gens.append(fortune_docs(args.fortunes))
     if args.gcide:
         gens.append(gcide_docs(args.gcide))
+    if args.extra_root:
+        import extra_sources
+        gens.append(extra_sources.all_docs(args.extra_root, args.man_root))
+    if args.facts:
+        gens.append(fact_docs(args.facts))
 
     os.makedirs(args.out, exist_ok=True)
     tmp_tr = os.path.join(args.out, "train.txt.tmp")
@@ -297,7 +316,7 @@ def main():
                     continue
                 doc = "\n\n".join(kept)
                 h = int(hashlib.sha1(("%s:%s" % (source, name)).encode()).hexdigest(), 16)
-                split = "heldout" if h % 1000 < args.heldout_permille else "train"
+                split = "heldout" if h % 1000 < args.heldout_permille and source != "facts" else "train"
                 fh = fho if split == "heldout" else ftr
                 if not first[split]:
                     fh.write("\n" + EOT + "\n")
