@@ -47,6 +47,7 @@ import torch.nn.functional as F
 
 T0 = time.time()
 BOS = 50256
+HO_CHUNK = 255  # held-out windows: [BOS] + 255 tokens, as for the first model (comparable numbers)
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 TOKDIR = os.path.join(REPO, "weights", "gpt2-tokenizer")
@@ -199,10 +200,10 @@ def heldout_nll(model, ho, dev, dry, amp, max_tokens=None, bs=64):
     """Chunks of 255 tokens, BOS prepended, every chunk token scored. Returns (sum NLL, n tokens)."""
     model.eval()
     n = len(ho) if max_tokens is None else min(len(ho), max_tokens)
-    chunks = [ho[i:i + 255] for i in range(0, n, 255)]
+    chunks = [ho[i:i + HO_CHUNK] for i in range(0, n, HO_CHUNK)]
     tot, cnt = 0.0, 0
-    full = [c for c in chunks if len(c) == 255]
-    rest = [c for c in chunks if len(c) < 255]
+    full = [c for c in chunks if len(c) == HO_CHUNK]
+    rest = [c for c in chunks if len(c) < HO_CHUNK]
     for i in range(0, len(full), bs):
         batch = np.stack(full[i:i + bs])
         y = torch.from_numpy(batch.astype(np.int64)).to(dev)
@@ -237,7 +238,7 @@ def samples(model, dev, dry, prompts, tok=None, n_new=40, seed=0):
         for mode in ("greedy", "sample_t0.8"):
             seq = list(ids)
             for _ in range(n_new):
-                lg = model(input_ids=torch.tensor([seq[-256:]], device=dev)).logits[0, -1].float()
+                lg = model(input_ids=torch.tensor([seq[-512:]], device=dev)).logits[0, -1].float()
                 if mode == "greedy":
                     nxt = int(lg.argmax())
                 else:
@@ -250,6 +251,39 @@ def samples(model, dev, dry, prompts, tok=None, n_new=40, seed=0):
     return out
 
 
+@torch.no_grad()
+def icl_probe(model, dev, tok, ddir, n_items=100, shots=10):
+    """A quick look (the model card's numbers come from saesteer's own fv/task-vector commands): for up
+    to n_items items of each shipped dataset, greedy first-token accuracy with `shots` examples from
+    the other items in the "Q: x\nA: y\n\n" format, and with none."""
+    import random as _r
+    model.eval()
+    out = {}
+    for name in ("antonyms", "country_capital", "present_past"):
+        p = os.path.join(ddir, name + ".json")
+        if not os.path.exists(p):
+            continue
+        with open(p, encoding="utf-8") as fh:
+            items = [(d["input"], d["output"]) for d in json.load(fh)]
+        rnd = _r.Random(0)
+        sel = rnd.sample(range(len(items)), min(n_items, len(items)))
+        res = {}
+        for k in (0, shots):
+            ok = 0
+            for i in sel:
+                others = [j for j in range(len(items)) if j != i]
+                demo = "".join("Q: %s\nA: %s\n\n" % items[j] for j in rnd.sample(others, k))
+                ids = [BOS] + tok(demo + "Q: %s\nA:" % items[i][0], add_special_tokens=False)["input_ids"]
+                want = tok(" " + items[i][1], add_special_tokens=False)["input_ids"][0]
+                lg = model(input_ids=torch.tensor([ids], device=dev)).logits[0, -1]
+                ok += int(int(lg.argmax()) == want)
+            res["%d-shot" % k] = ok / len(sel)
+        out[name] = res
+        log("ICL probe %-16s %s" % (name, res))
+    model.train()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=os.path.join(REPO, "corpus"))
@@ -258,18 +292,28 @@ def main():
     ap.add_argument("--save-tokens", default=None, help="also save the token streams (train.npy, heldout.npy) here")
     ap.add_argument("--deadline-seconds", type=float, default=480, help="whole script, from its start")
     ap.add_argument("--reserve-seconds", type=float, default=45, help="kept for final eval + save")
-    ap.add_argument("--n-layer", type=int, default=6)
-    ap.add_argument("--n-embd", type=int, default=256)
-    ap.add_argument("--n-head", type=int, default=8)
-    ap.add_argument("--n-positions", type=int, default=256)
+    ap.add_argument("--n-layer", type=int, default=8)
+    ap.add_argument("--n-embd", type=int, default=384)
+    ap.add_argument("--d-head", type=int, default=64, help="n_head = n_embd / d_head")
+    ap.add_argument("--n-positions", type=int, default=512)
+    ap.add_argument("--episodes", default=None, help="relations.json: mix in-context episodes (episodes.py)")
+    ap.add_argument("--episode-share", type=float, default=0.3,
+                    help="share of every batch's rows (so of training tokens) cut from the episode stream")
+    ap.add_argument("--episode-tokens", type=float, default=40e6, help="size of the episode stream")
+    ap.add_argument("--sweep", default="", help="e.g. 320x8,384x6,384x8: short runs of these n_embd x n_layer "
+                    "first; the one with the lowest held-out loss is trained in full")
+    ap.add_argument("--sweep-seconds", type=float, default=25)
+    ap.add_argument("--max-params", type=float, default=34e6, help="sweep candidates above this are skipped")
+    ap.add_argument("--probe", default=os.path.join(REPO, "weights", "datasets"),
+                    help="folder with antonyms/country_capital/present_past.json for the ICL probe at the end")
     ap.add_argument("--vocab", type=int, default=50257)
-    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--dropout", type=float, default=0.05)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--min-lr-frac", type=float, default=0.1)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--wd", type=float, default=0.1)
-    ap.add_argument("--max-epochs", type=float, default=10.0,
+    ap.add_argument("--max-epochs", type=float, default=12.0,
                     help="cap on passes over the training tokens (the corpus is small; more overfits)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dry-run", action="store_true")
@@ -283,7 +327,9 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         log("GPU:", torch.cuda.get_device_name(0), "torch", torch.__version__)
-    seq = args.n_positions  # 256 positions: BOS + 255 window tokens, 256 targets
+    seq = args.n_positions  # BOS + (seq - 1) window tokens, seq targets
+    global HO_CHUNK
+    HO_CHUNK = min(HO_CHUNK, seq - 1)
 
     # ---------------------------------------------------------------- data
     text, src = read_text(os.path.join(args.corpus, "train"))
@@ -307,12 +353,89 @@ def main():
         np.save(os.path.join(args.save_tokens, "heldout.npy"), ho)
     train_t = torch.from_numpy(train.astype(np.int64)).to(dev)
     N = len(train_t)
+    epi_t, epi_stats = None, {}
+    if args.episodes:
+        sys.path.insert(0, HERE)
+        from episodes import EpisodeMaker
+        em = EpisodeMaker(args.episodes, seed=args.seed)
+        texts, per_task = [], {}
+        est = 0
+        while est < args.episode_tokens:
+            task, t = em.episode()
+            texts.append(t)
+            per_task[task] = per_task.get(task, 0) + 1
+            est += len(t) / 3.2
+        epi = tokenize(EOT.join(texts), dry)
+        if dry and args.vocab <= 256:
+            epi = epi % (args.vocab - 1)
+        epi_t = torch.from_numpy(epi.astype(np.int64)).to(dev)
+        epi_stats = {"episodes": len(texts), "tokens": int(len(epi)), "share_of_rows": args.episode_share,
+                     "per_task": per_task}
+        log("episodes: %d, %d tokens (%.1f per episode), %.0f%% of every batch" % (
+            len(texts), len(epi), len(epi) / len(texts), 100 * args.episode_share))
+        log("episode example:\n" + texts[0][:400])
 
     tok = None
     if not dry:
         tok = load_gpt2_tokenizer(TOKDIR)
 
+    n_epi_rows = int(round(args.batch * args.episode_share)) if epi_t is not None else 0
+    bos_col = torch.full((args.batch, 1), BOS, device=dev, dtype=torch.long)
+    ar = torch.arange(seq, device=dev)
+    gen = torch.Generator(device=dev).manual_seed(args.seed)
+
+    def batch():
+        nt = args.batch - n_epi_rows
+        starts = torch.randint(0, N - seq, (nt,), device=dev, generator=gen)
+        w = train_t[starts[:, None] + ar[None, :]]  # (B, seq)
+        if n_epi_rows:
+            es = torch.randint(0, len(epi_t) - seq, (n_epi_rows,), device=dev, generator=gen)
+            w = torch.cat([w, epi_t[es[:, None] + ar[None, :]]], 0)
+        return torch.cat([bos_col, w[:, :-1]], 1), w
+
+    # ---------------------------------------------------------------- size sweep
+    sweep = []
+    if args.sweep:
+        for spec in args.sweep.split(","):
+            c, l = (int(v) for v in spec.split("x"))
+            a2 = argparse.Namespace(**vars(args))
+            a2.n_embd, a2.n_layer, a2.n_head = c, l, c // args.d_head
+            m, _ = build_model(a2, dry)
+            npar = sum(p.numel() for p in m.parameters())
+            if npar > args.max_params:
+                log("sweep %s: %.1fM params > --max-params, skipped" % (spec, npar / 1e6))
+                continue
+            m.to(dev).train()
+            o = torch.optim.AdamW(m.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.wd,
+                                  **({"fused": True} if dev == "cuda" else {}))
+            t0, st = time.time(), 0
+            while time.time() - t0 < args.sweep_seconds:
+                for gp in o.param_groups:
+                    gp["lr"] = args.lr * min(1.0, (st + 1) / args.warmup)
+                x, y = batch()
+                with amp_ctx(amp):
+                    lg = logits_of(m, x, dry)
+                loss = F.cross_entropy(lg.float().reshape(-1, lg.shape[-1]), y.reshape(-1))
+                o.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+                o.step()
+                st += 1
+            tot, cnt = heldout_nll(m, ho, dev, dry, amp, 100_000)
+            sweep.append({"n_embd": c, "n_layer": l, "params": npar, "steps": st, "seconds": args.sweep_seconds,
+                          "tokens": st * args.batch * seq, "heldout_loss": tot / cnt})
+            log("sweep %s: %.1fM params, %d steps in %.0f s, held-out loss %.4f" % (
+                spec, npar / 1e6, st, args.sweep_seconds, tot / cnt))
+            del m, o
+            if dev == "cuda":
+                torch.cuda.empty_cache()
+        if sweep:
+            best_s = min(sweep, key=lambda r: r["heldout_loss"])
+            args.n_embd, args.n_layer = best_s["n_embd"], best_s["n_layer"]
+            log("sweep picked %dx%d" % (args.n_embd, args.n_layer))
+
     # ---------------------------------------------------------------- model
+    args.n_head = args.n_embd // args.d_head
     model, hcfg = build_model(args, dry)
     model.to(dev).train()
     nparam = sum(p.numel() for p in model.parameters())
@@ -324,15 +447,6 @@ def main():
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8,
                             **({"fused": True} if dev == "cuda" else {}))
-
-    bos_col = torch.full((args.batch, 1), BOS, device=dev, dtype=torch.long)
-    ar = torch.arange(seq, device=dev)
-    gen = torch.Generator(device=dev).manual_seed(args.seed)
-
-    def batch():
-        starts = torch.randint(0, N - seq, (args.batch,), device=dev, generator=gen)
-        w = train_t[starts[:, None] + ar[None, :]]  # (B, 256)
-        return torch.cat([bos_col, w[:, :-1]], 1), w
 
     ho_eval_tokens = min(len(ho), 200_000)
     train_start = time.time()
@@ -351,11 +465,11 @@ def main():
         if total_steps is None and step == 40:
             per = (time.time() - t10) / 30
             total_steps = max(100, 40 + int((budget - el - 5) / per * 0.93))  # evals take ~5% of the time
-            total_steps = min(total_steps, int(args.max_epochs * N / (args.batch * seq)))
+            total_steps = min(total_steps, int(args.max_epochs * N / ((args.batch - n_epi_rows) * seq)))
             eval_every = max(50, total_steps // 14)
             log("step time %.1f ms -> schedule of %d steps (%.1fM tokens, %.1f epochs)"
                 % (per * 1e3, total_steps, total_steps * args.batch * seq / 1e6,
-                   total_steps * args.batch * seq / N))
+                   total_steps * (args.batch - n_epi_rows) * seq / N))
         if el > budget or (total_steps is not None and step >= total_steps):
             break
         ts = total_steps or 10 ** 9
@@ -413,8 +527,10 @@ def main():
     ppl = math.exp(tot / cnt)
     log("HELD-OUT (f16 weights, f32 compute, all %d tokens): loss %.4f  perplexity %.3f" % (cnt, tot / cnt, ppl))
     smp = samples(model, dev, dry, ["The", "In the beginning", "The President said that",
-                                    "Abdication, n.", "I went to the store and", "Once upon a time"],
+                                    "Abdication, n.", "I went to the store and", "Once upon a time",
+                                    "The function returns", "To install the package,"],
                   tok=tok)
+    probe = icl_probe(model, dev, tok, args.probe) if not dry and args.probe else {}
     for s in smp:
         log("SAMPLE %r\n   greedy: %r\n   t=0.8 : %r" % (s["prompt"], s["greedy"], s["sample_t0.8"]))
 
@@ -439,7 +555,9 @@ def main():
                "tokens_seen": tokens_seen, "epochs": tokens_seen / N, "train_seconds": train_time,
                "heldout_loss_f16": tot / cnt, "heldout_ppl_f16": ppl, "history": history, "samples": smp,
                "gpu": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu", "torch": torch.__version__,
-               "lr": args.lr, "warmup": args.warmup, "wd": args.wd, "dropout": args.dropout, "dry_run": dry}
+               "lr": args.lr, "warmup": args.warmup, "wd": args.wd, "dropout": args.dropout, "dry_run": dry,
+               "episodes": epi_stats, "episode_rows_per_batch": n_epi_rows, "sweep": sweep,
+               "icl_probe": probe, "text_tokens_seen": step * (args.batch - n_epi_rows) * seq}
     if args.metrics:
         with open(args.metrics, "w") as fh:
             json.dump(metrics, fh, indent=1)
