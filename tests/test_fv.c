@@ -88,7 +88,7 @@ static void test_fv_pipeline(void) {
     int heads[64 * 2];
     CU_ASSERT_FATAL(fv_mean_z(M, CLEAN, NC, zbar, err) == SS_OK);
     CU_ASSERT(tu_allclose_npy("zbar (L, C)", zbar, (size_t)L * C, fvp("zbar.npy"), 1e-5f, 1e-4f));
-    CU_ASSERT_FATAL(fv_cie(M, SHUF, NS, zbar, cie, err) == SS_OK);
+    CU_ASSERT_FATAL(fv_cie(M, SHUF, NS, zbar, FV_CIE_PROB, cie, err) == SS_OK);
     /* a random model puts ~1/V on every token, so CIEs are tiny: the
        tolerance is relative to the largest reference |CIE| */
     int64_t n;
@@ -173,13 +173,13 @@ static void test_dataset_and_prompts(void) {
     fv_dataset d;
     CU_ASSERT_FATAL(fv_dataset_load(&d, fvp("dataset.json"), err) == SS_OK);
     int shots[2] = {1, 2}, perm[2] = {1, 0};
-    char *t = fv_prompt_text(&d, 0, shots, 2, NULL);
+    char *t = fv_prompt_text(NULL, &d, 0, shots, 2, NULL);
     char want[512];
     snprintf(want, sizeof want, "Q: %s\nA: %s\n\nQ: %s\nA: %s\n\nQ: %s\nA:", d.input[1], d.output[1], d.input[2], d.output[2],
              d.input[0]);
     CU_ASSERT(!strcmp(t, want));
     free(t);
-    t = fv_prompt_text(&d, 0, shots, 2, perm);
+    t = fv_prompt_text(NULL, &d, 0, shots, 2, perm);
     snprintf(want, sizeof want, "Q: %s\nA: %s\n\nQ: %s\nA: %s\n\nQ: %s\nA:", d.input[1], d.output[2], d.input[2], d.output[1],
              d.input[0]);
     CU_ASSERT(!strcmp(t, want));
