@@ -467,12 +467,12 @@ int fv_plan(const fv_opts *o, int n_items, int *n_eval, char *err) {
     if (o->shots < 0) return ss_fail(err, SS_EINPUT, "--shots %d: want 0 or more", o->shots);
     if (o->n_prompts < 1 || o->n_eval < 0) return ss_fail(err, SS_EINPUT, "need at least one ICL prompt and one query");
     int room = n_items - o->shots - 1;   /* evaluation items that leave an ICL pool of shots + 1 */
+    if (room < 1)
+        return ss_fail(err, SS_EINPUT,
+                       "--shots %d: the dataset has %d items; evaluation queries and ICL items are disjoint, so it "
+                       "needs at least shots + 2 = %d",
+                       o->shots, n_items, o->shots + 2);
     if (o->n_eval == 0) {
-        if (room < 1)
-            return ss_fail(err, SS_EINPUT,
-                           "--shots %d: the dataset has %d items; evaluation queries and ICL items are disjoint, so it "
-                           "needs at least shots + 2 = %d",
-                           o->shots, n_items, o->shots + 2);
         int ne = n_items / 2 < 50 ? n_items / 2 : 50;
         if (ne < 1) ne = 1;
         *n_eval = ne < room ? ne : room;

@@ -197,6 +197,46 @@ static void test_dataset_and_prompts(void) {
     fv_dataset_free(&d);
 }
 
+/* templates: parts, the answer's space, prompt text; fv_plan's split */
+static void test_template_and_plan(void) {
+    char err[SS_ERRLEN];
+    fv_template t;
+    CU_ASSERT_FATAL(fv_template_parse(&t, NULL, err) == SS_OK);
+    CU_ASSERT(!strcmp(t.pre, "Q: ") && !strcmp(t.mid, "\nA:") && !strcmp(t.post, "\n\n") && t.space == 1);
+    fv_template_free(&t);
+    CU_ASSERT_FATAL(fv_template_parse(&t, "<{{{x}}}>\\t{y}\\\\\\n", err) == SS_OK);   /* <{{{x}}}>\t{y}\\\n */
+    CU_ASSERT(!strcmp(t.pre, "<{") && !strcmp(t.mid, "}>\t") && !strcmp(t.post, "\\\n") && t.space == 0);
+    fv_dataset d;
+    CU_ASSERT_FATAL(fv_dataset_load(&d, fvp("dataset.json"), err) == SS_OK);
+    int shots[2] = {1, 2};
+    char *s = fv_prompt_text(&t, &d, 0, shots, 2, NULL), want[512];
+    snprintf(want, sizeof want, "<{%s}>\t%s\\\n<{%s}>\t%s\\\n<{%s}>\t", d.input[1], d.output[1], d.input[2], d.output[2],
+             d.input[0]);
+    CU_ASSERT(!strcmp(s, want));
+    free(s);
+    fv_template_free(&t);
+    const char *bad[] = {"{x}", "{y}{x}\\n", "{x}{y}\\n", "{x} {y}\\n", "{x}:{y}", "{x}:{y}\\q", "{x}:{z}{y}\\n", "}{x}:{y}\\n",
+                         "{x}{x}:{y}\\n", "{x}:{y}{y}\\n", "", "{x:{y}\\n", "{x}:{y}\\"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = fv_template_parse(&t, bad[i], err);
+        CU_ASSERT(rc == SS_EINPUT && strstr(err, "--template") != NULL);
+        if (rc != SS_EINPUT) printf("  template '%s' was accepted\n", bad[i]);
+    }
+    char inv[] = {'{', 'x', '}', ':', (char)0xff, '{', 'y', '}', '\n', 0};
+    CU_ASSERT(fv_template_parse(&t, inv, err) == SS_EINPUT && strstr(err, "UTF-8"));
+    fv_opts o;
+    fv_opts_default(&o);
+    int ne = -1;
+    CU_ASSERT(fv_plan(&o, 8, &ne, err) == SS_OK && ne == 2);      /* min(50, 8/2) capped at 8 - 5 - 1 */
+    CU_ASSERT(fv_plan(&o, 300, &ne, err) == SS_OK && ne == 50);
+    CU_ASSERT(fv_plan(&o, 30, &ne, err) == SS_OK && ne == 15);
+    CU_ASSERT(fv_plan(&o, 6, &ne, err) == SS_EINPUT && strstr(err, "6 items"));
+    o.n_eval = 3;
+    CU_ASSERT(fv_plan(&o, 9, &ne, err) == SS_OK && ne == 3);
+    CU_ASSERT(fv_plan(&o, 8, &ne, err) == SS_EINPUT && strstr(err, "n_eval + shots + 1 = 9") && strstr(err, "--n-eval 2 or"));
+    fv_dataset_free(&d);
+}
+
 /* the whole experiment on the tiny model: runs, deterministic, sane numbers */
 static void test_experiment_runs(void) {
     char err[SS_ERRLEN], v[4200], mg[4200];
@@ -244,6 +284,7 @@ int main(void) {
     CU_add_test(s, "FV-steered greedy decoding vs HF recomputation", test_fv_greedy);
     CU_add_test(s, "task vector h and patched logits vs HF", test_task_vector);
     CU_add_test(s, "prompt text, dataset parser", test_dataset_and_prompts);
+    CU_add_test(s, "templates and the item split", test_template_and_plan);
     CU_add_test(s, "task-vector and fv experiments run, deterministic", test_experiment_runs);
     return tu_run();
 }
