@@ -18,7 +18,8 @@ static const char *common_help =
     "  --layer L          inject at the output of block L (blocks.L.hook_resid_post)\n"
     "  --layers SPEC      sweep the injection layer instead: 0-5, 1,3,5 or 0-2,5; prints accuracy per layer\n"
     "  --sweep-json F     with --layers: write the sweep (the --json document) to F\n"
-    "  --sweep-plot F.svg with --layers: accuracy vs layer (zero-shot, %s, ICL, shuffled-label ICL)\n"
+    "  --sweep-plot F.svg with --layers: accuracy and mean log p(answer) vs layer: the %s against\n"
+    "                     the zero-shot, ICL and shuffled-label ICL baselines\n"
     "  --shots N          in-context examples per prompt (default 5)\n"
     "  --n-prompts N      ICL prompts averaged (default 20)\n"
     "  --n-eval N         held-out queries scored (default min(50, half the dataset))\n"
@@ -292,73 +293,95 @@ static double vnorm(const float *v, int n) {
     return sqrt(s);
 }
 
-/* accuracy vs layer: the FV / task vector as a line with points, the three
-   baselines (which do not depend on the layer) as dashed lines */
+/* One panel of the sweep plot: the FV / task vector per layer as a line with
+   points, the three baselines (which do not depend on the layer) as dashed
+   lines, y from lo to hi. */
+typedef struct {
+    double ml, pw, mt, ph, lo, hi;
+    int lmin, lmax;
+} panel_geom;
+
+static double px(const panel_geom *g, double l) {
+    return g->lmax > g->lmin ? g->ml + g->pw * (l - g->lmin) / (g->lmax - g->lmin) : g->ml + g->pw / 2;
+}
+static double py(const panel_geom *g, double v) { return g->mt + g->ph * (1 - (v - g->lo) / (g->hi - g->lo)); }
+
+static const char *BASE_COL[3] = {"#1b9e77", "#d95f02", "#666666"};
+static const char *BASE_NAME[3] = {"ICL (few-shot)", "shuffled-label ICL", "zero-shot"};
+
+static void panel(svg *s, const panel_geom *g, const fv_result *r, const int *ord, const double *val, const double *base,
+                  const char *ylabel, const char *what, int acc) {
+    char buf[160];
+    double ticks[16];
+    int nt = svg_ticks(g->lo, g->hi, ticks, 6);
+    for (int t = 0; t < nt; t++) {
+        svg_line(s, g->ml, py(g, ticks[t]), g->ml + g->pw, py(g, ticks[t]), "#e4e4e4", 1, 0);
+        snprintf(buf, sizeof buf, acc ? "%.1f" : "%.4g", ticks[t]);
+        svg_text(s, g->ml - 6, py(g, ticks[t]) + 4, 11, "end", "#333", 0, buf);
+    }
+    int nl = g->lmax - g->lmin + 1, step = nl <= 16 ? 1 : (nl + 15) / 16;
+    for (int l = g->lmin; l <= g->lmax; l += step) {
+        snprintf(buf, sizeof buf, "%d", l);
+        svg_text(s, px(g, l), g->mt + g->ph + 16, 11, "middle", "#333", 0, buf);
+    }
+    svg_line(s, g->ml, g->mt + g->ph, g->ml + g->pw, g->mt + g->ph, "#333", 1, 0);
+    svg_line(s, g->ml, g->mt, g->ml, g->mt + g->ph, "#333", 1, 0);
+    svg_text(s, g->ml - 44, g->mt + g->ph / 2, 12, "middle", "black", -90, ylabel);
+    for (int b = 0; b < 3; b++) svg_line(s, g->ml, py(g, base[b]), g->ml + g->pw, py(g, base[b]), BASE_COL[b], 2, 1);
+    double *xy = malloc((size_t)r->n_layers * 2 * sizeof(double));
+    if (!xy) return;
+    for (int k = 0; k < r->n_layers; k++) { xy[2 * k] = px(g, r->layers[ord[k]]); xy[2 * k + 1] = py(g, val[ord[k]]); }
+    svg_polyline(s, xy, r->n_layers, "#3366cc", 2.5);
+    for (int k = 0; k < r->n_layers; k++) {
+        fprintf(s->f, "<g>");
+        svg_circle(s, xy[2 * k], xy[2 * k + 1], 4, "#3366cc", NULL);
+        snprintf(buf, sizeof buf, "layer %d: %s acc %.3f, mean log p %.3f", r->layers[ord[k]], what, r->layer_acc[ord[k]],
+                 r->layer_logprob[ord[k]]);
+        svg_title(s, buf);
+        fprintf(s->f, "</g>\n");
+    }
+    free(xy);
+}
+
+/* The papers' figure: accuracy vs injection layer (top) and, because a model
+   at chance shows nothing there, mean log p(answer) vs layer (bottom). */
 static int sweep_plot(const char *path, const fv_result *r, const char *title, const char *what) {
     char err[SS_ERRLEN], buf[160];
-    double W = 640, H = 400, ml = 60, mr = 170, mt = 50, mb = 50, pw = W - ml - mr, ph = H - mt - mb;
-    int lo = r->layers[0], hi = r->layers[0];
-    for (int k = 1; k < r->n_layers; k++) {
-        if (r->layers[k] < lo) lo = r->layers[k];
-        if (r->layers[k] > hi) hi = r->layers[k];
-    }
-#define PX(l) (hi > lo ? ml + pw * ((l) - lo) / (double)(hi - lo) : ml + pw / 2)
-#define PY(a) (mt + ph * (1 - (a)))
-    svg s;
-    int rc = svg_begin(&s, path, W, H, err);
-    if (rc) return cli_fail(rc, "%s", err);
-    svg_text(&s, ml + pw / 2, 24, 14, "middle", "black", 0, title);
-    for (int t = 0; t <= 5; t++) {
-        double a = t / 5.0;
-        svg_line(&s, ml, PY(a), ml + pw, PY(a), "#e4e4e4", 1, 0);
-        snprintf(buf, sizeof buf, "%.1f", a);
-        svg_text(&s, ml - 6, PY(a) + 4, 11, "end", "#333", 0, buf);
-    }
-    double ticks[32];
-    int nt = svg_ticks(lo, hi, ticks, hi - lo + 1 < 12 ? hi - lo + 1 : 12);
-    for (int t = 0; t < nt; t++) {
-        if (ticks[t] != floor(ticks[t])) continue;
-        snprintf(buf, sizeof buf, "%d", (int)ticks[t]);
-        svg_text(&s, PX(ticks[t]), mt + ph + 18, 11, "middle", "#333", 0, buf);
-    }
-    svg_line(&s, ml, mt + ph, ml + pw, mt + ph, "#333", 1, 0);
-    svg_line(&s, ml, mt, ml, mt + ph, "#333", 1, 0);
-    svg_text(&s, ml + pw / 2, H - 12, 12, "middle", "black", 0, "injection layer (blocks.L.hook_resid_post)");
-    svg_text(&s, 18, mt + ph / 2, 12, "middle", "black", -90, "accuracy (first token)");
-    struct { const char *name, *col; double acc; } base[3] = {
-        {"ICL (few-shot)", "#1b9e77", r->icl_acc}, {"shuffled-label ICL", "#d95f02", r->shuffled_acc},
-        {"zero-shot", "#666666", r->zero_shot_acc}};
-    for (int b = 0; b < 3; b++) svg_line(&s, ml, PY(base[b].acc), ml + pw, PY(base[b].acc), base[b].col, 2, 1);
-    double *xy = malloc((size_t)r->n_layers * 2 * sizeof(double));
+    double W = 720, H = 580, ml = 70, mr = 210, pw = W - ml - mr, ph = 210;
     int *ord = malloc((size_t)r->n_layers * sizeof(int));
-    if (!xy || !ord) { free(xy); free(ord); svg_abort(&s); return cli_fail(SS_ERUNTIME, "out of memory"); }
+    if (!ord) return cli_fail(SS_ERUNTIME, "out of memory");
     for (int k = 0; k < r->n_layers; k++) ord[k] = k;
     for (int k = 1; k < r->n_layers; k++)   /* by layer, for the line */
         for (int j = k; j > 0 && r->layers[ord[j - 1]] > r->layers[ord[j]]; j--) { int t = ord[j]; ord[j] = ord[j - 1]; ord[j - 1] = t; }
-    for (int k = 0; k < r->n_layers; k++) { xy[2 * k] = PX(r->layers[ord[k]]); xy[2 * k + 1] = PY(r->layer_acc[ord[k]]); }
-    svg_polyline(&s, xy, r->n_layers, "#3366cc", 2.5);
-    for (int k = 0; k < r->n_layers; k++) {
-        fprintf(s.f, "<g>");
-        svg_circle(&s, xy[2 * k], xy[2 * k + 1], 4, "#3366cc", NULL);
-        snprintf(buf, sizeof buf, "layer %d: %s acc %.3f, log p %.3f", r->layers[ord[k]], what, r->layer_acc[ord[k]],
-                 r->layer_logprob[ord[k]]);
-        svg_title(&s, buf);
-        fprintf(s.f, "</g>\n");
-    }
-    free(xy);
-    free(ord);
-    double lx = ml + pw + 20, ly = mt + 10;
+    panel_geom g = {ml, pw, 50, ph, 0, 1, r->layers[ord[0]], r->layers[ord[r->n_layers - 1]]};
+    double acc_base[3] = {r->icl_acc, r->shuffled_acc, r->zero_shot_acc};
+    double lp_base[3] = {r->icl_logprob, r->shuffled_logprob, r->zero_shot_logprob};
+    double lo = lp_base[0], hi = lp_base[0];
+    for (int b = 1; b < 3; b++) { lo = fmin(lo, lp_base[b]); hi = fmax(hi, lp_base[b]); }
+    for (int k = 0; k < r->n_layers; k++) { lo = fmin(lo, r->layer_logprob[k]); hi = fmax(hi, r->layer_logprob[k]); }
+    double pad = hi - lo > 1e-9 ? 0.08 * (hi - lo) : 0.5;
+    svg s;
+    int rc = svg_begin(&s, path, W, H, err);
+    if (rc) { free(ord); return cli_fail(rc, "%s", err); }
+    svg_text(&s, W / 2, 24, 14, "middle", "black", 0, title);
+    panel(&s, &g, r, ord, r->layer_acc, acc_base, "accuracy (first token)", what, 1);
+    panel_geom g2 = g;
+    g2.mt = g.mt + ph + 60;
+    g2.lo = lo - pad;
+    g2.hi = hi + pad;
+    panel(&s, &g2, r, ord, r->layer_logprob, lp_base, "mean log p(answer)", what, 0);
+    svg_text(&s, ml + pw / 2, H - 14, 12, "middle", "black", 0, "injection layer (blocks.L.hook_resid_post)");
+    double lx = ml + pw + 20, ly = g.mt + 10;
     svg_line(&s, lx, ly, lx + 24, ly, "#3366cc", 2.5, 0);
     svg_circle(&s, lx + 12, ly, 4, "#3366cc", NULL);
     svg_text(&s, lx + 30, ly + 4, 11, "start", "black", 0, what);
     for (int b = 0; b < 3; b++) {
         ly += 20;
-        svg_line(&s, lx, ly, lx + 24, ly, base[b].col, 2, 1);
-        snprintf(buf, sizeof buf, "%s %.2f", base[b].name, base[b].acc);
+        svg_line(&s, lx, ly, lx + 24, ly, BASE_COL[b], 2, 1);
+        snprintf(buf, sizeof buf, "%s %.2f", BASE_NAME[b], acc_base[b]);
         svg_text(&s, lx + 30, ly + 4, 11, "start", "black", 0, buf);
     }
-#undef PX
-#undef PY
+    free(ord);
     if ((rc = svg_end(&s, err))) return cli_fail(rc, "%s", err);
     return SS_OK;
 }
@@ -628,7 +651,7 @@ static int run(int argc, char **argv, int is_fv) {
     if (a.sweep_plot) {
         char title[200];
         const char *base = strrchr(a.dataset, '/');
-        snprintf(title, sizeof title, "%s on %s, %d-shot: accuracy vs injection layer",
+        snprintf(title, sizeof title, "%s on %s, %d-shot, by injection layer",
                  is_fv ? "Function vector" : a.o.mode == FV_ADD ? "Task vector (add)" : "Task vector (replace)",
                  base ? base + 1 : a.dataset, a.o.shots);
         if ((rc = sweep_plot(a.sweep_plot, &r, title, is_fv ? "FV" : "task vector"))) { cJSON_Delete(j); goto done; }

@@ -206,12 +206,16 @@ assert a["best_layer"] == best["layer"] and a["fv_acc"] == best["acc"]
 ns = "{http://www.w3.org/2000/svg}"
 root = ET.parse(sys.argv[3]).getroot()
 pl = root.findall(".//%spolyline" % ns)
-assert len(pl) == 1 and len(pl[0].get("points").split()) == 2
+assert len(pl) == 2 and all(len(p.get("points").split()) == 2 for p in pl)   # accuracy and log p panels
+# the points are in layer order and at the JSON's accuracies: y = top + height * (1 - acc)
+acc = {s["layer"]: s["acc"] for s in a["sweep"]}
+ys = [float(p.split(",")[1]) for p in pl[0].get("points").split()]
+assert all(abs(y - (50 + 210 * (1 - acc[l]))) < 0.01 for y, l in zip(ys, (0, 1))), (ys, acc)
 dashed = [l for l in root.findall(".//%sline" % ns) if l.get("stroke-dasharray")]
-assert len(dashed) == 6   # three baselines and their legend swatches
+assert len(dashed) == 9   # three baselines in each panel and their legend swatches
 text = " ".join(t.text or "" for t in root.iter("%stext" % ns))
-for w in ("zero-shot", "ICL", "shuffled-label", "FV", "injection layer"): assert w in text, w
-print("  sweep JSON == --json output; SVG: 1 line of 2 points, 3 dashed baselines, legend")
+for w in ("zero-shot", "ICL", "shuffled-label", "FV", "injection layer", "accuracy", "log p"): assert w in text, w
+print("  sweep JSON == --json output; SVG: accuracy and log p lines (2 points each, layer order), 3 dashed baselines each, legend")
 EOF
 expect 2 "sweep-plot without --layers" "needs --layers" -- "$BIN" fv "${C[@]}" --layer 0 --sweep-plot "$T/never.svg"
 expect 2 "layer and layers" "together" -- "$BIN" fv "${C[@]}" --layer 0 --layers 0-1
