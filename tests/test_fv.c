@@ -88,7 +88,7 @@ static void test_fv_pipeline(void) {
     int heads[64 * 2];
     CU_ASSERT_FATAL(fv_mean_z(M, CLEAN, NC, zbar, err) == SS_OK);
     CU_ASSERT(tu_allclose_npy("zbar (L, C)", zbar, (size_t)L * C, fvp("zbar.npy"), 1e-5f, 1e-4f));
-    CU_ASSERT_FATAL(fv_cie(M, SHUF, NS, zbar, cie, err) == SS_OK);
+    CU_ASSERT_FATAL(fv_cie(M, SHUF, NS, zbar, FV_CIE_PROB, cie, err) == SS_OK);
     /* a random model puts ~1/V on every token, so CIEs are tiny: the
        tolerance is relative to the largest reference |CIE| */
     int64_t n;
@@ -173,13 +173,13 @@ static void test_dataset_and_prompts(void) {
     fv_dataset d;
     CU_ASSERT_FATAL(fv_dataset_load(&d, fvp("dataset.json"), err) == SS_OK);
     int shots[2] = {1, 2}, perm[2] = {1, 0};
-    char *t = fv_prompt_text(&d, 0, shots, 2, NULL);
+    char *t = fv_prompt_text(NULL, &d, 0, shots, 2, NULL);
     char want[512];
     snprintf(want, sizeof want, "Q: %s\nA: %s\n\nQ: %s\nA: %s\n\nQ: %s\nA:", d.input[1], d.output[1], d.input[2], d.output[2],
              d.input[0]);
     CU_ASSERT(!strcmp(t, want));
     free(t);
-    t = fv_prompt_text(&d, 0, shots, 2, perm);
+    t = fv_prompt_text(NULL, &d, 0, shots, 2, perm);
     snprintf(want, sizeof want, "Q: %s\nA: %s\n\nQ: %s\nA: %s\n\nQ: %s\nA:", d.input[1], d.output[2], d.input[2], d.output[1],
              d.input[0]);
     CU_ASSERT(!strcmp(t, want));
@@ -194,6 +194,46 @@ static void test_dataset_and_prompts(void) {
     }
     write_file(path, "[{\"input\": \"a\", \"output\": \"b\"}]");
     CU_ASSERT(fv_dataset_load(&d, path, err) == SS_OK && d.n == 1);
+    fv_dataset_free(&d);
+}
+
+/* templates: parts, the answer's space, prompt text; fv_plan's split */
+static void test_template_and_plan(void) {
+    char err[SS_ERRLEN];
+    fv_template t;
+    CU_ASSERT_FATAL(fv_template_parse(&t, NULL, err) == SS_OK);
+    CU_ASSERT(!strcmp(t.pre, "Q: ") && !strcmp(t.mid, "\nA:") && !strcmp(t.post, "\n\n") && t.space == 1);
+    fv_template_free(&t);
+    CU_ASSERT_FATAL(fv_template_parse(&t, "<{{{x}}}>\\t{y}\\\\\\n", err) == SS_OK);   /* <{{{x}}}>\t{y}\\\n */
+    CU_ASSERT(!strcmp(t.pre, "<{") && !strcmp(t.mid, "}>\t") && !strcmp(t.post, "\\\n") && t.space == 0);
+    fv_dataset d;
+    CU_ASSERT_FATAL(fv_dataset_load(&d, fvp("dataset.json"), err) == SS_OK);
+    int shots[2] = {1, 2};
+    char *s = fv_prompt_text(&t, &d, 0, shots, 2, NULL), want[512];
+    snprintf(want, sizeof want, "<{%s}>\t%s\\\n<{%s}>\t%s\\\n<{%s}>\t", d.input[1], d.output[1], d.input[2], d.output[2],
+             d.input[0]);
+    CU_ASSERT(!strcmp(s, want));
+    free(s);
+    fv_template_free(&t);
+    const char *bad[] = {"{x}", "{y}{x}\\n", "{x}{y}\\n", "{x} {y}\\n", "{x}:{y}", "{x}:{y}\\q", "{x}:{z}{y}\\n", "}{x}:{y}\\n",
+                         "{x}{x}:{y}\\n", "{x}:{y}{y}\\n", "", "{x:{y}\\n", "{x}:{y}\\"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = fv_template_parse(&t, bad[i], err);
+        CU_ASSERT(rc == SS_EINPUT && strstr(err, "--template") != NULL);
+        if (rc != SS_EINPUT) printf("  template '%s' was accepted\n", bad[i]);
+    }
+    char inv[] = {'{', 'x', '}', ':', (char)0xff, '{', 'y', '}', '\n', 0};
+    CU_ASSERT(fv_template_parse(&t, inv, err) == SS_EINPUT && strstr(err, "UTF-8"));
+    fv_opts o;
+    fv_opts_default(&o);
+    int ne = -1;
+    CU_ASSERT(fv_plan(&o, 8, &ne, err) == SS_OK && ne == 2);      /* min(50, 8/2) capped at 8 - 5 - 1 */
+    CU_ASSERT(fv_plan(&o, 300, &ne, err) == SS_OK && ne == 50);
+    CU_ASSERT(fv_plan(&o, 30, &ne, err) == SS_OK && ne == 15);
+    CU_ASSERT(fv_plan(&o, 6, &ne, err) == SS_EINPUT && strstr(err, "6 items"));
+    o.n_eval = 3;
+    CU_ASSERT(fv_plan(&o, 9, &ne, err) == SS_OK && ne == 3);
+    CU_ASSERT(fv_plan(&o, 8, &ne, err) == SS_EINPUT && strstr(err, "n_eval + shots + 1 = 9") && strstr(err, "--n-eval 2 or"));
     fv_dataset_free(&d);
 }
 
@@ -244,6 +284,7 @@ int main(void) {
     CU_add_test(s, "FV-steered greedy decoding vs HF recomputation", test_fv_greedy);
     CU_add_test(s, "task vector h and patched logits vs HF", test_task_vector);
     CU_add_test(s, "prompt text, dataset parser", test_dataset_and_prompts);
+    CU_add_test(s, "templates and the item split", test_template_and_plan);
     CU_add_test(s, "task-vector and fv experiments run, deterministic", test_experiment_runs);
     return tu_run();
 }
