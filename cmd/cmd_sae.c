@@ -11,6 +11,8 @@
 #include "npy.h"
 #include "sae.h"
 
+int cli_info_model(const char *dir, int json);   /* cmd_analysis.c */
+
 /* Options of the sae subcommands. */
 typedef struct {
     const char *model, *sae, *text, *text_file, *out, *recon, *arg;
@@ -215,9 +217,16 @@ int cmd_info(int argc, char **argv) {
     if (rc) return rc;
     if (o.help) {
         printf("usage: saesteer info [PATH] [--json]\n"
+               "       saesteer info --model DIR [--json]\n"
                "Describe a dictionary (SAELens folder or .h5; default the shipped one): architecture, sizes, hook,\n"
-               "centring, BOS, normalisation, norms of W_dec rows and W_enc columns, labels, firing densities.\n");
+               "centring, BOS, normalisation, norms of W_dec rows and W_enc columns, labels, firing densities.\n"
+               "With --model: the model instead (architecture, layers, width, heads, context, vocabulary, dtype on\n"
+               "disk, parameter count).\n");
         return 0;
+    }
+    if (o.model) {
+        if (o.arg || o.sae) return cli_fail(SS_EINPUT, "give a dictionary PATH or --model DIR, not both");
+        return cli_info_model(o.model, o.json);
     }
     sae_dict *d;
     if ((rc = load_dict(o.arg ? o.arg : o.sae, &d))) return rc;
