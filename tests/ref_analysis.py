@@ -11,6 +11,7 @@ pass; token ids come in on the command line.
   ref_analysis.py lens MODEL --ids ... --position P --top K [--cached-scale] [--answer ID]
   ref_analysis.py unembed MODEL --vector V.npy [--ln-f] --top K
   ref_analysis.py attention MODEL --ids ... -o PATTERN.npy      (n_layer, n_head, T, T)
+  ref_analysis.py batch MODEL < REQUESTS   (one "patch --clean ..." line each, one JSON line out each)
 Each prints one JSON object (attention writes the .npy).
 
 Semantics followed (TransformerLens): patching.get_act_patch_resid_pre /
@@ -145,7 +146,7 @@ def cmd_patch(a, w, cfg):
                 heads.append(row)
             vals.append(heads)
     out["values"] = vals
-    print(json.dumps(out))
+    return out
 
 
 def cmd_lens(a, w, cfg):
@@ -157,7 +158,7 @@ def cmd_lens(a, w, cfg):
     fin = cache[names[-1]][P]
     eps = cfg["layer_norm_epsilon"]
     fscale = torch.sqrt(((fin - fin.mean()) ** 2).mean() + eps)
-    top, rank, lp_ans = [], [], []
+    top, rank, lp_ans, near = [], [], [], []
     for n in names:
         x = cache[n][P]
         if a.cached_scale:
@@ -170,10 +171,12 @@ def cmd_lens(a, w, cfg):
         if a.answer is not None:
             lp_ans.append(float(lp[a.answer]))
             rank.append(int((lp > lp[a.answer]).sum()) + 1)
+            near.append(int(((lp - lp[a.answer]).abs() <= 1e-5).sum()) - 1)
     out = {"position": P, "hooks": names, "top": top}
     if a.answer is not None:
-        out["answer"] = {"id": a.answer, "rank": rank, "logprob": lp_ans}
-    print(json.dumps(out))
+        # near: other tokens within 1e-5 of the answer's log-prob (a float32 run may order those either way)
+        out["answer"] = {"id": a.answer, "rank": rank, "logprob": lp_ans, "near": near}
+    return out
 
 
 def cmd_unembed(a, w, cfg):
@@ -183,8 +186,8 @@ def cmd_unembed(a, w, cfg):
     s = v @ w["wte.weight"].T
     hv, hi = torch.topk(s, a.top)
     lv, li = torch.topk(-s, a.top)
-    print(json.dumps({"top": [{"id": int(i), "logit": float(x)} for x, i in zip(hv, hi)],
-                      "bottom": [{"id": int(i), "logit": float(-x)} for x, i in zip(lv, li)]}))
+    return {"top": [{"id": int(i), "logit": float(x)} for x, i in zip(hv, hi)],
+            "bottom": [{"id": int(i), "logit": float(-x)} for x, i in zip(lv, li)]}
 
 
 def cmd_attention(a, w, cfg):
@@ -193,12 +196,15 @@ def cmd_attention(a, w, cfg):
     forward(w, cfg, ids, cache=cache)
     pat = np.stack([cache[f"blocks.{l}.attn.hook_pattern"].numpy() for l in range(cfg["n_layer"])])
     np.save(a.o, pat.astype(np.float32))
-    print(json.dumps({"shape": list(pat.shape)}))
+    return {"shape": list(pat.shape)}
 
 
-def main():
+CMDS = {"patch": cmd_patch, "lens": cmd_lens, "unembed": cmd_unembed, "attention": cmd_attention}
+
+
+def parser():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["patch", "lens", "unembed", "attention"])
+    ap.add_argument("cmd", choices=list(CMDS) + ["batch"])
     ap.add_argument("model")
     ap.add_argument("--clean"); ap.add_argument("--corrupted"); ap.add_argument("--ids")
     ap.add_argument("--answer", type=int); ap.add_argument("--wrong", type=int)
@@ -208,13 +214,32 @@ def main():
     ap.add_argument("--cached-scale", action="store_true")
     ap.add_argument("--vector"); ap.add_argument("--ln-f", action="store_true")
     ap.add_argument("-o")
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    w, cfg = load(a.model)
+    return ap
+
+
+def run(a, w, cfg):
     if a.cmd == "lens" and a.position < 0:
         a.position += len(ints(a.ids))
     with torch.no_grad():
-        {"patch": cmd_patch, "lens": cmd_lens, "unembed": cmd_unembed, "attention": cmd_attention}[a.cmd](a, w, cfg)
+        return CMDS[a.cmd](a, w, cfg)
+
+
+def main():
+    """One command, or `batch MODEL` reading one argument line per request on
+    stdin ("patch --clean ... --kind z") and printing one JSON line per request:
+    one torch start-up for many checks."""
+    ap = parser()
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    w, cfg = load(a.model)
+    if a.cmd != "batch":
+        print(json.dumps(run(a, w, cfg)))
+        return
+    import shlex, sys
+    for line in sys.stdin:
+        if line.strip():
+            r = ap.parse_args([shlex.split(line)[0], a.model] + shlex.split(line)[1:])
+            print(json.dumps(run(r, w, cfg)), flush=True)
 
 
 if __name__ == "__main__":
