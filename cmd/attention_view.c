@@ -159,6 +159,7 @@ static const char *const TAIL[] = {
     "  document.body.dataset.head = H;\n",
     "  const de = document.documentElement;\n",
     "  document.body.dataset.overflow = Math.max(0, de.scrollWidth - de.clientWidth);\n",
+    "  document.body.dataset.width = de.clientWidth;\n",
     "}\n",
     "\n",
     "build();\n",
