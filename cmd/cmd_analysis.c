@@ -125,14 +125,14 @@ static int patch_plot(const char *path, const patch_result *r, const patch_spec 
 int cmd_patch(int argc, char **argv) {
     const char *model = NULL, *clean = NULL, *corr = NULL, *ans = NULL, *wrong = NULL, *kind = "resid_pre",
                *metric = "logdiff", *plot = NULL;
-    int json = 0, per_pos = 0, no_bos = 0;
+    int json = 0, per_pos = 0, no_bos = 0, full = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
 #define VAL(dst) do { if (!(v = cli_value(argc, argv, &i))) return SS_EINPUT; dst = v; } while (0)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: saesteer patch [--model DIR] --clean TEXT --corrupted TEXT --answer STR [--wrong STR]\n"
                    "                      [--kind resid_pre|attn_out|mlp_out|z] [--per-position] [--metric logdiff|logprob]\n"
-                   "                      [--no-bos] [--json] [--plot F.svg]\n"
+                   "                      [--no-bos] [--json] [--plot F.svg] [--full-runs]\n"
                    "Activation patching from the clean run into the corrupted one (TransformerLens\n"
                    "patching.get_act_patch_*). Both prompts must be the same number of tokens; --answer and --wrong\n"
                    "one token each (with its leading space: ' Paris'). The metric, at the last position, is\n"
@@ -144,7 +144,8 @@ int cmd_patch(int argc, char **argv) {
                    "score (patched - corrupted) / (clean - corrupted): 1 = the patch restores the clean behaviour.\n"
                    "--json prints {\"kind\", \"metric\", \"clean\", \"corrupted\", \"tokens\", \"values\", ...} with the raw\n"
                    "metric. Patches at positions before the first differing token are no-ops (the two runs are\n"
-                   "identical there) and take the corrupted value without a run.\n");
+                   "identical there) and take the corrupted value without a run. --full-runs does every patch as a\n"
+                   "whole forward pass instead (slower; for timing and checking the sharing).\n");
             return 0;
         }
         if (!strcmp(a, "--model")) VAL(model);
@@ -156,6 +157,7 @@ int cmd_patch(int argc, char **argv) {
         else if (!strcmp(a, "--metric")) VAL(metric);
         else if (!strcmp(a, "--plot")) VAL(plot);
         else if (!strcmp(a, "--per-position")) per_pos = 1;
+        else if (!strcmp(a, "--full-runs")) full = 1;
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--no-bos")) no_bos = 1;
         else return cli_fail(SS_EINPUT, "unknown option '%.64s' (see --help)", a);
@@ -168,6 +170,7 @@ int cmd_patch(int argc, char **argv) {
     else return cli_fail(SS_EINPUT, "--metric '%.40s': expected logdiff or logprob", metric);
     if (per_pos && sp.kind != PATCH_Z) return cli_fail(SS_EINPUT, "--per-position goes with --kind z (the other kinds are per position already)");
     sp.per_position = per_pos;
+    sp.full_runs = full;
     if (!clean || !corr) return cli_fail(SS_EINPUT, "--clean TEXT and --corrupted TEXT are required");
     if (!ans) return cli_fail(SS_EINPUT, "--answer STR is required");
     if (sp.metric == PATCH_LOGDIFF && !wrong) return cli_fail(SS_EINPUT, "--metric logdiff needs --wrong STR (or use --metric logprob)");

@@ -24,6 +24,8 @@ typedef struct {
     int per_position;      /* z only: one value per (layer, head, position) */
     patch_metric metric;   /* at the last position: logit(answer) - logit(wrong), or log p(answer) */
     int answer, wrong;     /* token ids (wrong unused by PATCH_LOGPROB) */
+    int full_runs;         /* 1: every patch is a whole forward pass from scratch, no sharing and
+                              no skipping (for timing the sharing, and as a check of it) */
 } patch_spec;
 
 typedef struct {

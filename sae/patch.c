@@ -94,6 +94,35 @@ static double metric(const gpt2_model *m, const patch_spec *sp, const float *row
     return (double)logits[sp->answer] - mx - log(sum);
 }
 
+/* The plain way, for comparison: every patched run from scratch. */
+static int full_runs(const gpt2_model *m, const int *corrupted, int T, const patch_spec *sp, patch_ctx *pc,
+                     gpt2_state *s, float *logits, patch_result *r, char *err) {
+    int L = m->cfg.n_layer, NH = m->cfg.n_head, nh = sp->kind == PATCH_Z ? NH : 1, rc = SS_OK;
+    int by_pos = sp->kind != PATCH_Z || sp->per_position;
+    gpt2_hook_point hf = {GPT2_HOOK_LN_FINAL, -1};
+    double t0 = ss_now();
+    for (int l = 0; l < L && !rc; l++) {
+        gpt2_clear_hooks(s);
+        gpt2_hook_point h = {hook_of(sp->kind), l};
+        if ((rc = gpt2_add_hook(s, &hf, final_hook, pc, 0, err)) || (rc = gpt2_add_hook(s, &h, patch_hook, pc, 0, err))) break;
+        pc->layer = l;
+        for (int p = by_pos ? T - 1 : 0; p >= 0 && !rc; p--)
+            for (int hh = 0; hh < nh && !rc; hh++) {
+                size_t at = r->ndim == 3 ? ((size_t)l * NH + hh) * T + p : sp->kind == PATCH_Z ? (size_t)l * NH + hh : (size_t)l * T + p;
+                gpt2_state_reset(s);
+                pc->active = 1; pc->pos = by_pos ? p : -1; pc->head = sp->kind == PATCH_Z ? hh : -1;
+                if ((rc = gpt2_forward(s, corrupted, T, NULL, 0, err))) break;
+                r->values[at] = (float)metric(m, sp, pc->final_row, logits);
+                r->runs++;
+            }
+    }
+    r->seconds = ss_now() - t0;
+    gpt2_state_free(s);
+    free(pc->clean); free(pc->corr_resid); free(pc->final_row); free(logits);
+    if (rc) patch_result_free(r);
+    return rc;
+}
+
 void patch_result_free(patch_result *r) {
     free(r->values);
     memset(r, 0, sizeof *r);
@@ -159,6 +188,7 @@ int patch_run(const gpt2_model *m, const int *clean, const int *corrupted, int T
     int d = 0;
     while (d < T && clean[d] == corrupted[d]) d++;
     r->first_diff = d;
+    if (sp->full_runs) return full_runs(m, corrupted, T, sp, &pc, s, logits, r, err);
 
     /* 3. the patched runs */
     double t0 = ss_now();
