@@ -372,6 +372,13 @@ int cmd_lens(int argc, char **argv) {
         printf("# logit lens at position %ld '", p);
         put_escaped(stdout, ptok);
         printf("' (%s scale): top %d next tokens, probability\n", cached ? "the final residual's cached" : "each stream's own", r.k);
+        if (answer >= 0) {
+            char *s = tok_text(cm.tok, answer);
+            printf("%-26s rank of '", "# hook");
+            put_escaped(stdout, s);
+            printf("', its log-prob | top tokens\n");
+            free(s);
+        }
         for (int i = 0; i < r.n_points; i++) {
             lens_point_name(c, i, name, sizeof name);
             printf("%-26s", name);
@@ -384,13 +391,6 @@ int cmd_lens(int argc, char **argv) {
                 free(s);
             }
             printf("\n");
-        }
-        if (answer >= 0) {
-            char *s = tok_text(cm.tok, answer);
-            printf("# rank and log-prob of the answer '");
-            put_escaped(stdout, s);
-            printf("' before the '|'\n");
-            free(s);
         }
     }
     free(ptok);
