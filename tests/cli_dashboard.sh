@@ -79,7 +79,8 @@ checks = {
 }
 for k, v in checks.items():
     print(("  ok   " if v else "  FAIL ") + k)
-print(f"  {len(cards)} cards of {len(alive)} alive latents, {len(re.findall(' bytes"', d))} byte chips, page ready in {ms.group(1) if ms else '?'} ms")
+nb = len(re.findall("chip (?:pos|neg) bytes", d))
+print(f"  {len(cards)} cards of {len(alive)} alive latents, {nb} byte chips, page ready in {ms.group(1) if ms else '?'} ms")
 sys.exit(0 if all(checks.values()) else 1)
 EOF
 else bad "chromium --dump-dom failed: $(tail -3 "$T/chrome.err")"; fi
