@@ -93,6 +93,19 @@ for M in tiny-sp tiny-oa; do
     pass=$((pass + $(grep -c '^ok' "$W/result.txt"))); fail=$((fail + $(grep -c '^FAIL' "$W/result.txt")))
     [ "$(grep -c '^\(ok\|FAIL\)' "$W/result.txt")" -eq "$n" ] || bad "$M: the reference answered $(wc -l < "$W/ref.jsonl") of $n requests"
 
+    # the shared runs equal whole forward passes of the same patches (--full-runs), skipped no-ops included
+    for kind in resid_pre z-pos; do
+        k=${kind%-pos}; extra=""; [ "$kind" = z-pos ] && extra=--per-position
+        $BIN patch --model "$D" --clean "$CLEAN" --corrupted "$CORR" --answer " lazy" --wrong " dog" --kind $k $extra --json > "$T/s.json"
+        $BIN patch --model "$D" --clean "$CLEAN" --corrupted "$CORR" --answer " lazy" --wrong " dog" --kind $k $extra --full-runs --json > "$T/f.json"
+        check "$M patch --kind $kind: shared runs = --full-runs" '$PY -c "
+import json, sys, numpy as np
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+d = float(np.abs(np.array(a[\"values\"]) - np.array(b[\"values\"])).max())
+print(\"     max abs diff %.2e over %d values; runs %d shared vs %d whole (tol 1e-5)\" % (d, np.array(a[\"values\"]).size, a[\"runs\"], b[\"runs\"]))
+sys.exit(0 if d <= 1e-5 and b[\"skipped\"] == 0 else 1)" "$T/s.json" "$T/f.json"'
+    done
+
     # the heat map: an SVG with a viewBox and one cell per value
     $BIN patch --model "$D" --clean "$CLEAN" --corrupted "$CORR" --answer " lazy" --wrong " dog" --plot "$T/p.svg" > "$T/table.txt"
     check "$M patch --plot: SVG with a viewBox and a cell per (layer, position)" '$PY -c "
