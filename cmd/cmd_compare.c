@@ -106,6 +106,14 @@ static int plot(const char *path, const cmp_run *runs, int n, const char *effect
     svg_text(&s, (ml + W - mr) / 2, H - 14, 13, "middle", "black", 0, "mean KL(steered || unsteered) per generated token (nats)");
     svg_text(&s, 18, (mt + H - mb) / 2, 13, "middle", "black", -90, effect_name);
     const char *methods[3] = {"none", "sae", "vector"};
+    /* labels avoid every point marker, the legend and each other */
+    svg_placer pl = {0};
+    for (int i = 0; i < n; i++) {
+        double px = PX(runs[i].kl), py = PY(runs[i].effect);
+        svg_placer_block(&pl, px - 5, py - 5, px + 5, py + 5);
+    }
+    svg_placer_block(&pl, ml + 6, mt + 4, ml + 150, mt + 22 + 16 * 2);
+    svg_box area = {ml + 1, mt + 1, W - mr - 1, H - mb - 1};
     for (int mi = 0; mi < 3; mi++) {
         double xy[64];
         int k = 0;
@@ -118,7 +126,14 @@ static int plot(const char *path, const cmp_run *runs, int n, const char *effect
             svg_circle(&s, px, py, 4.5, method_color(methods[mi]), "white");
             if (mi && runs[i].scale == 0) continue;   /* scale 0 sits on the unsteered point */
             snprintf(buf, sizeof buf, "%s%g", mi ? "" : "none ", runs[i].scale);
-            svg_text(&s, px + 6, py - 6, 10, "start", method_color(methods[mi]), 0, buf);
+            svg_group_begin(&s, "point-label");
+            if (!svg_text_near(&s, &pl, px, py, 6, 10, method_color(methods[mi]), buf, &area)) {
+                char tip[96];   /* no free place: the scale goes in the marker's tooltip instead */
+                snprintf(tip, sizeof tip, "scale %s", buf);
+                svg_circle(&s, px, py, 4.5, method_color(methods[mi]), "white");
+                svg_title(&s, tip);
+            }
+            svg_group_end(&s);
         }
         svg_circle(&s, ml + 14, mt + 14 + 16 * mi, 4.5, method_color(methods[mi]), NULL);
         svg_text(&s, ml + 24, mt + 18 + 16 * mi, 12, "start", "black", 0,
@@ -126,6 +141,7 @@ static int plot(const char *path, const cmp_run *runs, int n, const char *effect
     }
 #undef PX
 #undef PY
+    svg_placer_free(&pl);
     if ((rc = svg_end(&s, err))) return cli_fail(rc, "%s", err);
     return SS_OK;
 }

@@ -1,9 +1,11 @@
 /* cmd_model.c - tokenize, logits, cache, generate: the model-level subcommands. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis.h"
 #include "cli.h"
 #include "generate.h"
 #include "npy.h"
@@ -71,16 +73,64 @@ static int record_run(const char *path, const char *cmd, const cli_model *cm, co
 }
 
 /* ------------------------------------------------------------ tokenize --- */
+static int decode_flag(void *ctx, int argc, char **argv, int *i) {
+    if (strcmp(argv[*i], "--decode")) return 0;
+    const char *v = cli_value(argc, argv, i);
+    if (!v) return -1;
+    *(const char **)ctx = v;
+    return 1;
+}
+
+/* tokenize --decode 464,2068: ids back to text */
+static int tokenize_decode(const model_opts *o, const char *list) {
+    if (o->text || o->text_file) return cli_fail(SS_EINPUT, "--decode takes ids, not --text/--text-file");
+    int *ids = NULL, n = 0, rc;
+    if ((rc = cli_int_list("--decode", list, 0, 1L << 30, &ids, &n))) return rc;
+    const char *dir = o->model ? o->model : cli_default_model();
+    char vocab[4200], merges[4200], err[SS_ERRLEN];
+    snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
+    snprintf(merges, sizeof merges, "%s/merges.txt", dir);
+    tokenizer *tok;
+    if ((rc = tok_load(&tok, vocab, merges, err))) { free(ids); return cli_fail(rc, "%s", err); }
+    char *text = NULL;
+    size_t len = 0;
+    for (int k = 0; k < n; k++)
+        if (ids[k] >= tok_vocab_size(tok)) {
+            rc = cli_fail(SS_EINPUT, "--decode: id %d is outside the vocabulary (%d tokens)", ids[k], tok_vocab_size(tok));
+            goto out;
+        }
+    if ((rc = tok_decode_len(tok, ids, n, &text, &len, err))) { rc = cli_fail(rc, "%s", err); goto out; }
+    if (o->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "text", text);
+        cli_print_json(j);
+        cJSON_Delete(j);
+    } else {
+        fwrite(text, 1, len, stdout);
+        putchar('\n');
+    }
+out:
+    free(text);
+    free(ids);
+    tok_free(tok);
+    return rc;
+}
+
 int cmd_tokenize(int argc, char **argv) {
     model_opts o;
-    int rc = parse_opts(&o, NULL, argc, argv, NULL, NULL);
+    const char *decode = NULL;
+    int rc = parse_opts(&o, NULL, argc, argv, decode_flag, &decode);
     if (rc) return rc;
     if (o.help) {
         printf("usage: saesteer tokenize [--model DIR] (--text STR | --text-file F) [--json]\n"
+               "       saesteer tokenize [--model DIR] --decode ID,ID,... [--json]\n"
                "GPT-2 byte-level BPE token ids of the text (no BOS added; <|endoftext|> -> 50256).\n"
-               "--json prints {\"ids\": [...]}; otherwise one line per token: id and its text.\n");
+               "--json prints {\"ids\": [...]}; otherwise one line per token: id and its text.\n"
+               "--decode turns ids back into text (bytes that are not UTF-8 become U+FFFD, as HF decode does);\n"
+               "--json prints {\"text\": \"...\"}.\n");
         return 0;
     }
+    if (decode) return tokenize_decode(&o, decode);
     char *text = NULL;
     if ((rc = prompt_text(&o, &text))) return rc;
     const char *dir = o.model ? o.model : cli_default_model();
@@ -119,20 +169,77 @@ int cmd_tokenize(int argc, char **argv) {
 }
 
 /* -------------------------------------------------------------- logits --- */
+static int top_flag(void *ctx, int argc, char **argv, int *i) {
+    if (strcmp(argv[*i], "--top")) return 0;
+    const char *v = cli_value(argc, argv, i);
+    if (!v || cli_int("--top", v, 1, 100000, (long *)ctx)) return -1;
+    return 1;
+}
+
+/* The top K next tokens after the last position: probability and logit. */
+static int print_top(const cli_model *cm, const float *row, int pos, long K, int json) {
+    int V = cm->model->cfg.vocab_size;
+    float *lp = ss_malloc2((size_t)V, sizeof(float));
+    int *idx = ss_malloc2((size_t)K, sizeof(int));
+    if (!lp || !idx) { free(lp); free(idx); return cli_fail(SS_ERUNTIME, "out of memory"); }
+    memcpy(lp, row, (size_t)V * sizeof(float));
+    log_softmax_inplace(lp, V);
+    int n = topk_indices(row, V, (int)K, 1, idx);
+    cJSON *j = json ? cJSON_CreateObject() : NULL, *arr = NULL;
+    if (json) {
+        cJSON_AddNumberToObject(j, "position", pos);
+        arr = cJSON_AddArrayToObject(j, "top");
+    } else {
+        printf("# next token after position %d: rank, id, token, probability, logit\n", pos);
+    }
+    for (int k = 0; k < n; k++) {
+        char *t = NULL, err[SS_ERRLEN];
+        if (tok_decode(cm->tok, &idx[k], 1, &t, err)) t = strdup("?");
+        if (json) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "id", idx[k]);
+            cJSON_AddStringToObject(e, "token", t);
+            cJSON_AddNumberToObject(e, "prob", exp(lp[idx[k]]));
+            cJSON_AddNumberToObject(e, "logit", row[idx[k]]);
+            cJSON_AddItemToArray(arr, e);
+        } else {
+            printf("%4d %6d  '", k + 1, idx[k]);
+            for (const char *c = t; *c; c++) {
+                if (*c == '\n') fputs("\\n", stdout);
+                else if (*c == '\t') fputs("\\t", stdout);
+                else if ((unsigned char)*c < 0x20) printf("\\x%02x", (unsigned char)*c);
+                else putchar(*c);
+            }
+            printf("'  %.4f  %.3f\n", exp(lp[idx[k]]), row[idx[k]]);
+        }
+        free(t);
+    }
+    if (json) { cli_print_json(j); cJSON_Delete(j); }
+    free(lp);
+    free(idx);
+    return SS_OK;
+}
+
 int cmd_logits(int argc, char **argv) {
     model_opts o;
+    long top = 0;
     cli_steer *st = cli_steer_new();
-    int rc = parse_opts(&o, st, argc, argv, NULL, NULL);
+    int rc = parse_opts(&o, st, argc, argv, top_flag, &top);
     if (rc || o.help) {
         if (o.help)
-            printf("usage: saesteer logits [--model DIR] (--text STR | --text-file F) [--no-bos] [--last-only] -o OUT.npy\n"
-                   "                       [steering flags] [--record FILE.jsonl]\n"
+            printf("usage: saesteer logits [--model DIR] (--text STR | --text-file F) [--no-bos] [--last-only] [-o OUT.npy]\n"
+                   "                       [--top K] [--json] [steering flags] [--record FILE.jsonl]\n"
                    "Writes float32 logits (T, vocab) for every position (BOS included unless --no-bos),\n"
-                   "or (1, vocab) for the last position with --last-only.\n%s", cli_steer_help);
+                   "or (1, vocab) for the last position with --last-only. --top K prints the K most likely next\n"
+                   "tokens after the last position with their probabilities and logits (a table, or with --json\n"
+                   "{\"position\", \"top\": [{\"id\", \"token\", \"prob\", \"logit\"}, ...]}), with or without -o.\n%s",
+                   cli_steer_help);
         cli_steer_free(st);
         return rc;
     }
-    if (!o.out) { cli_steer_free(st); return cli_fail(SS_EINPUT, "-o OUT.npy is required"); }
+    if (o.json && !top) top = 10;
+    if (!o.out && !top) { cli_steer_free(st); return cli_fail(SS_EINPUT, "-o OUT.npy or --top K is required"); }
+    if (!o.out) o.last_only = 1;
     cli_model cm;
     char *text = NULL, err[SS_ERRLEN];
     int *ids = NULL, n = 0;
@@ -147,8 +254,9 @@ int cmd_logits(int argc, char **argv) {
     if (!logits) { rc = cli_fail(SS_ERUNTIME, "out of memory for %d x %d logits", rows, V); goto out; }
     if ((rc = gpt2_forward(s, ids, n, logits, !o.last_only, err))) { rc = cli_fail(rc, "%s", err); goto out; }
     int64_t shape[2] = {rows, V};
-    if ((rc = npy_save(o.out, logits, 2, shape, err))) { rc = cli_fail(rc, "%s", err); goto out; }
-    if (o.record) rc = record_run(o.record, "logits", &cm, text, !o.no_bos, st, o.out);
+    if (o.out && (rc = npy_save(o.out, logits, 2, shape, err))) { rc = cli_fail(rc, "%s", err); goto out; }
+    if (top && (rc = print_top(&cm, logits + (size_t)(rows - 1) * V, n - 1, top < V ? top : V, o.json))) goto out;
+    if (o.record) rc = record_run(o.record, "logits", &cm, text, !o.no_bos, st, o.out ? o.out : "(stdout)");
 out:
     cli_free_model(&cm);
 out0:
@@ -190,7 +298,7 @@ int cmd_cache(int argc, char **argv) {
             printf("usage: saesteer cache [--model DIR] (--text STR | --text-file F) [--no-bos] [--center-writing-weights]\n"
                    "                      --hook NAME [--hook NAME ...] -o OUT.npy|OUT.npz [steering flags]\n"
                    "Activations at TransformerLens hook points: one --hook -> .npy (T, d); several -> .npz keyed\n"
-                   "by hook name. attn.hook_pattern is (n_head, T, T). --center-writing-weights shows residual\n"
+                   "by hook name. attn.hook_pattern is (n_head, T, T), attn.hook_z (T, n_head, d_head). --center-writing-weights shows residual\n"
                    "hooks as TransformerLens does with center_writing_weights (minus the per-token mean).\n"
                    "The model runs only as far as the deepest hook needs. With steering, the vector's hook is\n"
                    "--steer-hook NAME (default: the first --hook).\n%s", cli_steer_help);
@@ -236,6 +344,9 @@ int cmd_cache(int argc, char **argv) {
         if (caps[i].hp.kind == GPT2_HOOK_PATTERN) {
             ent[i].ndim = 3;
             ent[i].shape[0] = cfg->n_head; ent[i].shape[1] = n; ent[i].shape[2] = n;
+        } else if (caps[i].hp.kind == GPT2_HOOK_ATTN_Z) {   /* (T, n_head, d_head), as TransformerLens */
+            ent[i].ndim = 3;
+            ent[i].shape[0] = n; ent[i].shape[1] = cfg->n_head; ent[i].shape[2] = cfg->n_embd / cfg->n_head;
         } else {
             ent[i].ndim = 2;
             ent[i].shape[0] = n; ent[i].shape[1] = caps[i].width;

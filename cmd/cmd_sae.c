@@ -11,10 +11,13 @@
 #include "npy.h"
 #include "sae.h"
 
+int cli_info_model(const char *dir, int json);   /* cmd_analysis.c */
+
 /* Options of the sae subcommands. */
 typedef struct {
-    const char *model, *sae, *text, *text_file, *out, *recon, *arg;
+    const char *model, *sae, *text, *text_file, *out, *recon, *arg, *densities;
     long top, max_tokens, context;
+    float max_density;     /* latents: hide latents denser than this (0 = no filter) */
     int no_bos, bos, json, help;
 } sae_opts;
 
@@ -35,6 +38,8 @@ static int parse_sae_opts(sae_opts *o, int argc, char **argv, int allow_arg) {
         else if (!strcmp(a, "--top")) { VAL(); if (cli_int(a, v, 1, 100000, &o->top)) return SS_EINPUT; }
         else if (!strcmp(a, "--max-tokens")) { VAL(); if (cli_int(a, v, 2, 100000000, &o->max_tokens)) return SS_EINPUT; }
         else if (!strcmp(a, "--context")) { VAL(); if (cli_int(a, v, 2, 1 << 20, &o->context)) return SS_EINPUT; }
+        else if (!strcmp(a, "--max-density")) { VAL(); if (cli_float(a, v, 1e-12, 1, &o->max_density)) return SS_EINPUT; }
+        else if (!strcmp(a, "--densities")) { VAL(); o->densities = v; }
         else if (!strcmp(a, "--no-bos")) o->no_bos = 1;
         else if (!strcmp(a, "--bos")) o->bos = 1;
         else if (!strcmp(a, "--json")) o->json = 1;
@@ -215,9 +220,16 @@ int cmd_info(int argc, char **argv) {
     if (rc) return rc;
     if (o.help) {
         printf("usage: saesteer info [PATH] [--json]\n"
+               "       saesteer info --model DIR [--json]\n"
                "Describe a dictionary (SAELens folder or .h5; default the shipped one): architecture, sizes, hook,\n"
-               "centring, BOS, normalisation, norms of W_dec rows and W_enc columns, labels, firing densities.\n");
+               "centring, BOS, normalisation, norms of W_dec rows and W_enc columns, labels, firing densities.\n"
+               "With --model: the model instead (architecture, layers, width, heads, context, vocabulary, dtype on\n"
+               "disk, parameter count).\n");
         return 0;
+    }
+    if (o.model) {
+        if (o.arg || o.sae) return cli_fail(SS_EINPUT, "give a dictionary PATH or --model DIR, not both");
+        return cli_info_model(o.model, o.json);
     }
     sae_dict *d;
     if ((rc = load_dict(o.arg ? o.arg : o.sae, &d))) return rc;
@@ -316,21 +328,80 @@ static void print_escaped(const char *s) {
     }
 }
 
+/* --max-density: which latents to hide, from the dictionary's log_sparsity or
+   a scan's latents.json (--densities). */
+static int load_hidden(const sae_opts *o, const sae_dict *d, unsigned char **hidden, int *n_hidden) {
+    int S = d->d_sae;
+    unsigned char *h = calloc((size_t)S, 1);
+    if (!h) return cli_fail(SS_ERUNTIME, "out of memory");
+    *n_hidden = 0;
+    if (!o->densities) {
+        if (!d->log_sparsity) {
+            free(h);
+            return cli_fail(SS_EINPUT, "--max-density: %s stores no firing densities (log_sparsity); give a scan's "
+                                       "latents.json with --densities F", d->path);
+        }
+        for (int i = 0; i < S; i++)
+            if (isfinite(d->log_sparsity[i]) && pow(10.0, d->log_sparsity[i]) > o->max_density) { h[i] = 1; (*n_hidden)++; }
+        *hidden = h;
+        return SS_OK;
+    }
+    char *text = NULL;
+    size_t len;
+    int rc = cli_read_text_file(o->densities, &text, &len);
+    if (rc) { free(h); return rc; }
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
+    cJSON *ls = j ? cJSON_GetObjectItemCaseSensitive(j, "latents") : NULL;
+    cJSON *ds = j ? cJSON_GetObjectItemCaseSensitive(j, "d_sae") : NULL;
+    if (!cJSON_IsArray(ls) || !cJSON_IsNumber(ds)) {
+        cJSON_Delete(j);
+        free(h);
+        return cli_fail(SS_EINPUT, "--densities %s: not a scan's latents.json (no \"latents\" array / \"d_sae\")", o->densities);
+    }
+    if ((int)ds->valuedouble != S) {
+        cJSON_Delete(j);
+        free(h);
+        return cli_fail(SS_EINPUT, "--densities %s: a scan of %d latents, but %s has %d", o->densities, (int)ds->valuedouble,
+                        d->path, S);
+    }
+    cJSON *it;
+    int k = 0;
+    cJSON_ArrayForEach(it, ls) {
+        cJSON *ix = cJSON_GetObjectItemCaseSensitive(it, "index"), *dn = cJSON_GetObjectItemCaseSensitive(it, "density");
+        if (!cJSON_IsNumber(ix) || !cJSON_IsNumber(dn) || ix->valueint < 0 || ix->valueint >= S) {
+            cJSON_Delete(j);
+            free(h);
+            return cli_fail(SS_EINPUT, "--densities %s: latents[%d] has no valid index/density", o->densities, k);
+        }
+        if (dn->valuedouble > o->max_density && !h[ix->valueint]) { h[ix->valueint] = 1; (*n_hidden)++; }
+        k++;
+    }
+    cJSON_Delete(j);
+    *hidden = h;
+    return SS_OK;
+}
+
 int cmd_latents(int argc, char **argv) {
     sae_opts o;
     int rc = parse_sae_opts(&o, argc, argv, 0);
     if (rc) return rc;
     if (o.help) {
         printf("usage: saesteer latents [--model DIR] [--sae PATH] (--text STR | --text-file F) [--top K] [--json]\n"
-               "                        [--no-bos | --bos]\n"
+               "                        [--no-bos | --bos] [--max-density D [--densities LATENTS.json]]\n"
                "The K (default 10) most active latents at every token of a prompt, with their values and\n"
-               "labels when the dictionary has them; a table, or JSON with --json.\n");
+               "labels when the dictionary has them; a table, or JSON with --json.\n"
+               "--max-density D leaves out latents that fire on more than a fraction D of tokens (e.g. 0.1), by\n"
+               "the dictionary's stored log_sparsity, or by the \"density\" of each latent in a scan's\n"
+               "latents.json given with --densities (l0 still counts every active latent).\n");
         return 0;
     }
+    if (o.densities && o.max_density <= 0) return cli_fail(SS_EINPUT, "--densities goes with --max-density D");
     sae_run r;
     char err[SS_ERRLEN];
     float *x = NULL, *f = NULL, *val = NULL;
-    int *idx = NULL;
+    int *idx = NULL, n_hidden = 0;
+    unsigned char *hidden = NULL;
     if ((rc = sae_run_setup(&r, &o))) goto out;
     int T = r.n, C = r.d->d_in, S = r.d->d_sae, K = (int)(o.top < S ? o.top : S);
     x = ss_malloc2((size_t)T * C, sizeof(float));   /* (T, d_in) */
@@ -338,6 +409,7 @@ int cmd_latents(int argc, char **argv) {
     idx = ss_malloc2((size_t)K, sizeof(int));
     val = ss_malloc2((size_t)K, sizeof(float));
     if (!x || !f || !idx || !val) { rc = cli_fail(SS_ERUNTIME, "out of memory"); goto out; }
+    if (o.max_density > 0 && (rc = load_hidden(&o, r.d, &hidden, &n_hidden))) goto out;
     if ((rc = sae_capture(r.d, r.s, r.ids, T, x, err)) || (rc = sae_encode(r.d, x, T, f, err))) {
         rc = cli_fail(rc, "%s", err);
         goto out;
@@ -348,12 +420,22 @@ int cmd_latents(int argc, char **argv) {
         cJSON_AddStringToObject(j, "sae", r.d->path);
         cJSON_AddStringToObject(j, "hook", r.d->hook_name);
         cJSON_AddNumberToObject(j, "top", K);
+        if (hidden) {
+            cJSON_AddNumberToObject(j, "max_density", o.max_density);
+            cJSON_AddNumberToObject(j, "hidden_latents", n_hidden);
+        }
         toks = cJSON_AddArrayToObject(j, "tokens");
     } else {
         printf("# %s at %s, top %d latents per token (latent=value%s)\n", r.d->path, r.d->hook_name, K,
                r.d->labels ? " \"label\"" : "");
+        if (hidden) printf("# %d latents denser than %g hidden (densities from %s)\n", n_hidden, o.max_density,
+                           o.densities ? o.densities : "the dictionary's log_sparsity");
     }
     for (int t = 0; t < T; t++) {
+        int l0 = 0;
+        for (int i = 0; i < S; i++) l0 += f[(size_t)t * S + i] != 0.0f;
+        if (hidden)
+            for (int i = 0; i < S; i++) if (hidden[i]) f[(size_t)t * S + i] = 0.0f;
         int n = sae_sparse_row(f + (size_t)t * S, S, idx, val, K);
         char *tt = token_text(r.cm.tok, r.ids[t]);
         if (o.json) {
@@ -361,8 +443,6 @@ int cmd_latents(int argc, char **argv) {
             cJSON_AddNumberToObject(e, "pos", t);
             cJSON_AddNumberToObject(e, "id", r.ids[t]);
             cJSON_AddStringToObject(e, "token", tt);
-            int l0 = 0;
-            for (int i = 0; i < S; i++) l0 += f[(size_t)t * S + i] != 0.0f;
             cJSON_AddNumberToObject(e, "l0", l0);
             cJSON *ls = cJSON_AddArrayToObject(e, "latents");
             for (int k = 0; k < n; k++) {
@@ -388,7 +468,7 @@ int cmd_latents(int argc, char **argv) {
     }
     if (o.json) { cli_print_json(j); cJSON_Delete(j); }
 out:
-    free(x); free(f); free(idx); free(val);
+    free(x); free(f); free(idx); free(val); free(hidden);
     sae_run_free(&r);
     return rc;
 }

@@ -461,8 +461,96 @@ static int labels_from_json(sae_dict *d, const char *path, int *n_set) {
     return rc;
 }
 
+/* --from-neuronpedia FILE.json: a Neuronpedia explanations export, an array of
+   {"modelId", "layer", "index", "description", ...} records (or an object
+   holding one under "explanations"). index may be a number or a numeric
+   string. A description is put on one line and cut to LABEL_MAX bytes (at a
+   character boundary); the first record of an index wins. Records of several
+   layers need --layer to pick one. */
+static int labels_from_neuronpedia(sae_dict *d, const char *path, const char *want_layer, int *n_set, int *n_skipped) {
+    char *text = NULL;
+    size_t len;
+    int rc = cli_read_text_file(path, &text, &len);
+    if (rc) return rc;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!root) return cli_fail(SS_EINPUT, "--from-neuronpedia %s: not valid JSON", path);
+    cJSON *arr = cJSON_IsArray(root) ? root : cJSON_GetObjectItemCaseSensitive(root, "explanations");
+    const char *layout = "expected a Neuronpedia explanations export: an array of {\"modelId\", \"layer\", \"index\", \"description\"} records";
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(root);
+        return cli_fail(SS_EINPUT, "--from-neuronpedia %s: %s", path, layout);
+    }
+    /* the layers present */
+    const char *first_layer = NULL;
+    int several = 0, k = 0;
+    cJSON *it;
+    cJSON_ArrayForEach(it, arr) {
+        cJSON *idx = cJSON_GetObjectItemCaseSensitive(it, "index"), *desc = cJSON_GetObjectItemCaseSensitive(it, "description");
+        if (!cJSON_IsObject(it) || !(cJSON_IsNumber(idx) || cJSON_IsString(idx)) || !cJSON_IsString(desc)) {
+            cJSON_Delete(root);
+            return cli_fail(SS_EINPUT, "--from-neuronpedia %s: record [%d] has no index/description; %s", path, k, layout);
+        }
+        const char *ly = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "layer"));
+        if (ly && !first_layer) first_layer = ly;
+        else if (ly && strcmp(ly, first_layer)) several = 1;
+        k++;
+    }
+    if (several && !want_layer) {
+        cJSON_Delete(root);
+        return cli_fail(SS_EINPUT, "--from-neuronpedia %s: records of several layers (e.g. \"%.40s\"); pick one with --layer ID", path,
+                        first_layer);
+    }
+    unsigned char *seen = calloc((size_t)d->d_sae, 1);
+    if (!seen) { cJSON_Delete(root); return cli_fail(SS_ERUNTIME, "out of memory"); }
+    *n_set = *n_skipped = 0;
+    k = 0;
+    rc = SS_OK;
+    cJSON_ArrayForEach(it, arr) {
+        cJSON *idx = cJSON_GetObjectItemCaseSensitive(it, "index");
+        const char *ly = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "layer"));
+        k++;
+        if (want_layer && (!ly || strcmp(ly, want_layer))) { (*n_skipped)++; continue; }
+        long i = -1;
+        if (cJSON_IsNumber(idx) && idx->valuedouble == (double)(long)idx->valuedouble) i = (long)idx->valuedouble;
+        else if (cJSON_IsString(idx)) {
+            char *end;
+            errno = 0;
+            i = strtol(idx->valuestring, &end, 10);
+            if (errno || end == idx->valuestring || *end) i = -1;
+        }
+        if (i < 0 || i >= d->d_sae) {
+            rc = cli_fail(SS_EINPUT, "--from-neuronpedia %s: record [%d]: index not in [0, %d) of this dictionary", path, k - 1, d->d_sae);
+            break;
+        }
+        if (seen[i]) { (*n_skipped)++; continue; }
+        seen[i] = 1;
+        /* one line, at most LABEL_MAX bytes, cut at a character boundary */
+        char lab[LABEL_MAX + 1];
+        size_t n = 0;
+        int space = 0;
+        for (const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "description")); *c; c++) {
+            unsigned char u = (unsigned char)*c;
+            if (u < 0x20 || u == ' ') { space = n > 0; continue; }
+            size_t clen = u < 0x80 ? 1 : u < 0xE0 ? 2 : u < 0xF0 ? 3 : 4;
+            if (n + space + clen > LABEL_MAX) break;
+            if (space) { lab[n++] = ' '; space = 0; }
+            for (size_t b = 0; b < clen && c[b]; b++) lab[n++] = c[b];
+            c += clen - 1;
+        }
+        lab[n] = '\0';
+        char what[4300];
+        snprintf(what, sizeof what, "--from-neuronpedia %s: record [%d]", path, k - 1);
+        if ((rc = check_label(what, lab)) || (rc = set_label(d, i, lab))) break;
+        (*n_set)++;
+    }
+    free(seen);
+    cJSON_Delete(root);
+    return rc;
+}
+
 int cmd_label(int argc, char **argv) {
-    const char *path = NULL, *text = NULL, *from = NULL, *v;
+    const char *path = NULL, *text = NULL, *from = NULL, *np = NULL, *np_layer = NULL, *v;
     long latent = -1;
     int list = 0;
     for (int i = 1; i < argc; i++) {
@@ -470,25 +558,33 @@ int cmd_label(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: saesteer label DICT.h5 --latent I --text \"name\"\n"
                    "       saesteer label DICT.h5 --from LABELS.json\n"
+                   "       saesteer label DICT.h5 --from-neuronpedia EXPLANATIONS.json [--layer ID]\n"
                    "       saesteer label DICT.h5 --list\n"
                    "Sets latent labels in the dictionary's `labels` dataset and rewrites the file atomically\n"
                    "(temporary file + rename; every other dataset and attribute is kept). --text \"\" clears a label.\n"
                    "LABELS.json: {\"12\": \"name\", ...} or [{\"latent\": 12, \"label\": \"name\"}, ...].\n"
-                   "Labels are one line of UTF-8, at most %d bytes. --list prints the labelled latents.\n", LABEL_MAX);
+                   "Labels are one line of UTF-8, at most %d bytes. --list prints the labelled latents.\n"
+                   "--from-neuronpedia imports a Neuronpedia explanations export: an array of {\"modelId\", \"layer\",\n"
+                   "\"index\", \"description\"} records (or {\"explanations\": [...]}); descriptions are put on one line and\n"
+                   "cut to %d bytes, the first record of an index wins, and --layer ID keeps the records of one layer\n"
+                   "(needed when the file holds several).\n", LABEL_MAX, LABEL_MAX);
             return 0;
         }
         if (!strcmp(a, "--latent")) { if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 0, SAE_MAX_D_SAE, &latent)) return 2; }
         else if (!strcmp(a, "--text")) { if (!(text = cli_value(argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--from")) { if (!(from = cli_value(argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--from-neuronpedia")) { if (!(np = cli_value(argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--layer")) { if (!(np_layer = cli_value(argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--list")) list = 1;
         else if (a[0] == '-' && a[1]) return cli_fail(SS_EINPUT, "unknown option '%.64s' (see --help)", a);
         else if (!path) path = a;
         else return cli_fail(SS_EINPUT, "one dictionary path only ('%.64s' is extra)", a);
     }
     if (!path) return cli_fail(SS_EINPUT, "the dictionary path is required (see --help)");
-    int modes = (text != NULL || latent >= 0) + (from != NULL) + list;
-    if (modes != 1) return cli_fail(SS_EINPUT, "give exactly one of --latent I --text NAME, --from FILE.json, --list");
-    if (!list && !from && (latent < 0 || !text)) return cli_fail(SS_EINPUT, "--latent I and --text NAME go together");
+    int modes = (text != NULL || latent >= 0) + (from != NULL) + (np != NULL) + list;
+    if (modes != 1) return cli_fail(SS_EINPUT, "give exactly one of --latent I --text NAME, --from FILE.json, --from-neuronpedia FILE.json, --list");
+    if (np_layer && !np) return cli_fail(SS_EINPUT, "--layer goes with --from-neuronpedia");
+    if (!list && !from && !np && (latent < 0 || !text)) return cli_fail(SS_EINPUT, "--latent I and --text NAME go together");
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return cli_fail(SS_EINPUT, "%s: labels live in .h5 dictionaries; convert the SAELens folder first "
@@ -506,13 +602,15 @@ int cmd_label(int argc, char **argv) {
     if (!d->labels && !(d->labels = calloc((size_t)d->d_sae, sizeof(char *)))) { sae_free(d); return cli_fail(SS_ERUNTIME, "out of memory"); }
     for (int i = 0; i < d->d_sae; i++)
         if (!d->labels[i] && !(d->labels[i] = strdup(""))) { sae_free(d); return cli_fail(SS_ERUNTIME, "out of memory"); }
-    int n_set = 0;
-    if (from) rc = labels_from_json(d, from, &n_set);
+    int n_set = 0, n_skipped = 0;
+    if (np) rc = labels_from_neuronpedia(d, np, np_layer, &n_set, &n_skipped);
+    else if (from) rc = labels_from_json(d, from, &n_set);
     else if (latent >= d->d_sae) rc = cli_fail(SS_EINPUT, "--latent %ld: %s has %d latents", latent, path, d->d_sae);
     else if (!(rc = check_label("--text", text)) && !(rc = set_label(d, latent, text))) n_set = 1;
     if (!rc && (rc = sae_save_h5(d, path, err))) rc = cli_fail(rc, "%s", err);
     if (!rc) {
-        if (from) printf("set %d labels in %s\n", n_set, path);
+        if (np) printf("set %d labels in %s (%d records skipped: other layers or repeated indices)\n", n_set, path, n_skipped);
+        else if (from) printf("set %d labels in %s\n", n_set, path);
         else printf("latent %ld of %s: \"%s\"\n", latent, path, text);
     }
     sae_free(d);

@@ -6,6 +6,10 @@
  */
 #include "dashboard.h"
 
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const DASH_HEAD[] = {
@@ -27,7 +31,7 @@ static const char *const DASH_HEAD[] = {
     "select, button { font-size: 13px; padding: 4px 8px; border: 1px solid #c9ced8; border-radius: 6px; background: #fff; }\n",
     "button:disabled { opacity: .45; }\n",
     "#status { color: var(--muted); font-size: 13px; }\n",
-    "main { padding: 16px 22px 40px; display: grid; gap: 14px; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); }\n",
+    "main { padding: 16px 22px 40px; display: grid; gap: 14px; grid-template-columns: repeat(auto-fill, minmax(min(560px, 100%), 1fr)); }\n",
     ".card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; min-width: 0; }\n",
     ".card h2 { font-size: 15px; margin: 0 0 2px; display: flex; gap: 8px; align-items: baseline; }\n",
     ".card h2 .idx { color: var(--acc); font-variant-numeric: tabular-nums; }\n",
@@ -51,6 +55,16 @@ static const char *const DASH_HEAD[] = {
     ".empty { color: var(--muted); font-style: italic; font-size: 12.5px; }\n",
     ".hint { color: #98a2b3; font-size: 11px; margin-top: 6px; font-family: ui-monospace, Menlo, Consolas, monospace; }\n",
     "#pager { display: flex; gap: 6px; align-items: center; }\n",
+    "@media (max-width: 640px) {\n",
+    "  header { padding: 10px 10px 8px; position: static; }\n",
+    "  main { padding: 10px 8px 28px; gap: 10px; }\n",
+    "  .card { padding: 10px; }\n",
+    "  #q { width: 100%; }\n",
+    "  .ctx { gap: 4px; }\n",
+    "  .ctx .v { flex-basis: 36px; }\n",
+    "  .ctx .toks { font-size: 11.5px; }\n",
+    "  .logits { flex-basis: 100%; }\n",
+    "}\n",
     "</style>\n",
     "</head>\n",
     "<body>\n",
@@ -60,10 +74,10 @@ static const char *const DASH_HEAD[] = {
     "<div id='controls'>\n",
     "<input id='q' type='search' placeholder='search: label, token text, or #index' autocomplete='off'>\n",
     "<label>sort <select id='sort'>\n",
-    "<option value='index'>index</option>\n",
-    "<option value='density'>density</option>\n",
+    "<option value='label' selected>labelled first, then max activation</option>\n",
     "<option value='max'>max activation</option>\n",
-    "<option value='label'>labelled first</option>\n",
+    "<option value='density'>density</option>\n",
+    "<option value='index'>index</option>\n",
     "</select></label>\n",
     "<label><input id='hidedead' type='checkbox' checked> hide dead</label>\n",
     "<label>per page <select id='per'><option>10</option><option selected>25</option><option>50</option><option>100</option></select></label>\n",
@@ -80,6 +94,12 @@ static const char *const DASH_TAIL[] = {
     "<script>\n",
     "'use strict';\n",
     "const D = JSON.parse(document.getElementById('data').textContent);\n",
+    "// contexts come compact: [value, window, [j, act, ...]] with the windows [centre, ids] stored once in D.ctxs\n",
+    "for (const l of D.latents) l.contexts = l.contexts.map(([value, w, nz]) => {\n",
+    "  const [center, ids] = D.ctxs[w], acts = new Array(ids.length).fill(0);\n",
+    "  for (let i = 0; i < nz.length; i += 2) acts[nz[i]] = nz[i + 1];\n",
+    "  return { value, center, ids, acts };\n",
+    "});\n",
     "const L = D.latents;\n",
     "const $ = (id) => document.getElementById(id);\n",
     "const UTF8 = new TextDecoder('utf-8');\n",
@@ -133,7 +153,7 @@ static const char *const DASH_TAIL[] = {
     "    items = scored.map((p) => p[1]);\n",
     "  } else if (sort === 'density') items.sort((a, b) => b.density - a.density || a.index - b.index);\n",
     "  else if (sort === 'max') items.sort((a, b) => b.max_act - a.max_act || a.index - b.index);\n",
-    "  else if (sort === 'label') items.sort((a, b) => (b.label ? 1 : 0) - (a.label ? 1 : 0) || a.index - b.index);\n",
+    "  else if (sort === 'label') items.sort((a, b) => (b.label ? 1 : 0) - (a.label ? 1 : 0) || b.max_act - a.max_act || a.index - b.index);\n",
     "  view = items;\n",
     "  page = 0;\n",
     "  render();\n",
@@ -167,8 +187,10 @@ static const char *const DASH_TAIL[] = {
     "function chips(list, cls) {\n",
     "  const d = el('div');\n",
     "  for (const [id, v] of list) {\n",
-    "    const c = el('span', 'chip ' + cls, show(TOK(id)));\n",
-    "    c.title = 'token ' + id + ': ' + fmt(v);\n",
+    "    // a piece of a character shows its bytes (\\xe6\\x97), not U+FFFD\n",
+    "    const bytes = isBytes(id) ? D.tokens[id].map((b) => '\\\\x' + b.toString(16).padStart(2, '0')).join('') : null;\n",
+    "    const c = el('span', 'chip ' + cls + (bytes ? ' bytes' : ''), bytes || show(TOK(id)));\n",
+    "    c.title = 'token ' + id + (bytes ? ' (part of a UTF-8 character)' : '') + ': ' + fmt(v);\n",
     "    d.appendChild(c);\n",
     "  }\n",
     "  return d;\n",
@@ -260,6 +282,8 @@ static const char *const DASH_TAIL[] = {
     "rebuild();\n",
     "if (P.get('page')) { page = Math.max(0, parseInt(P.get('page'), 10) - 1 || 0); render(); }\n",
     "document.body.dataset.readyMs = Math.round(performance.now());   // time to a rendered page (tests print it)\n",
+    "document.body.dataset.overflow = Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth);\n",
+    "document.body.dataset.width = document.documentElement.clientWidth;\n",
     "</script>\n",
     "</body>\n",
     "</html>\n",
@@ -271,20 +295,249 @@ static int put_lines(FILE *out, const char *const *lines) {
     return 0;
 }
 
-int dashboard_write(FILE *out, FILE *json_in) {
-    if (put_lines(out, DASH_HEAD)) return -1;
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, json_in)) > 0) {
-        size_t start = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (buf[i] != '<') continue;
-            if (i > start && fwrite(buf + start, 1, i - start, out) != i - start) return -1;
-            if (fputs("\\u003c", out) == EOF) return -1;
-            start = i + 1;
-        }
-        if (n > start && fwrite(buf + start, 1, n - start, out) != n - start) return -1;
+/* ---- the compact page data ----
+ * latents.json is inlined as it is, except each latent's contexts: the token
+ * windows (centre + ids) are stored once in "ctxs" (most top contexts are
+ * shared by several latents), and a context becomes [value, window, [j, act,
+ * ...]] with only its nonzero activations (4 significant digits). The page
+ * expands them on load. */
+
+/* '<' as \u003c, so no string can close the script element */
+static void put_safe(FILE *f, const char *s, size_t n) {
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '<') continue;
+        if (i > start) fwrite(s + start, 1, i - start, f);
+        fputs("\\u003c", f);
+        start = i + 1;
     }
-    if (ferror(json_in)) return -1;
-    return put_lines(out, DASH_TAIL);
+    if (n > start) fwrite(s + start, 1, n - start, f);
+}
+
+static void put_num(FILE *f, double x) {
+    if (!isfinite(x)) fputs("null", f);
+    else if (x == floor(x) && fabs(x) < 1e15) fprintf(f, "%.0f", x);
+    else fprintf(f, "%.4g", x);
+}
+
+static void put_value(FILE *f, const cJSON *v);
+
+static void put_string(FILE *f, const char *s) {
+    cJSON *t = cJSON_CreateString(s);
+    char *p = t ? cJSON_PrintUnformatted(t) : NULL;
+    if (p) put_safe(f, p, strlen(p));
+    else fputs("\"\"", f);
+    free(p);
+    cJSON_Delete(t);
+}
+
+static void put_value(FILE *f, const cJSON *v) {
+    if (cJSON_IsNumber(v)) put_num(f, v->valuedouble);
+    else if (cJSON_IsString(v)) put_string(f, v->valuestring);
+    else if (cJSON_IsTrue(v)) fputs("true", f);
+    else if (cJSON_IsFalse(v)) fputs("false", f);
+    else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+        int obj = cJSON_IsObject(v), first = 1;
+        fputc(obj ? '{' : '[', f);
+        for (const cJSON *c = v->child; c; c = c->next) {
+            if (!first) fputc(',', f);
+            first = 0;
+            if (obj) { put_string(f, c->string); fputc(':', f); }
+            put_value(f, c);
+        }
+        fputc(obj ? '}' : ']', f);
+    } else fputs("null", f);
+}
+
+/* the windows seen so far: pool holds [center, len, ids...] records */
+typedef struct {
+    int *pool; size_t n_pool, cap_pool;
+    size_t *slot; size_t n_slot;   /* open addressing: window index + 1, 0 = empty */
+    size_t n;                      /* windows */
+    size_t *order;                 /* pool offset of window k */
+} ctx_table;
+
+static uint64_t ctx_hash(const int *r) {
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < 2 + r[1]; i++) { h ^= (uint32_t)r[i]; h *= 1099511628211ULL; }
+    return h;
+}
+
+/* index of the window rec = [center, len, ids...], adding it if new; -1 on OOM */
+static long ctx_intern(ctx_table *t, const int *rec) {
+    if (2 * (t->n + 1) > t->n_slot) {
+        size_t ns = t->n_slot ? 2 * t->n_slot : 4096;
+        size_t *sl = calloc(ns, sizeof(size_t));
+        if (!sl) return -1;
+        for (size_t i = 0; i < t->n_slot; i++) {
+            if (!t->slot[i]) continue;
+            size_t j = ctx_hash(t->pool + t->order[t->slot[i] - 1]) & (ns - 1);
+            while (sl[j]) j = (j + 1) & (ns - 1);
+            sl[j] = t->slot[i];
+        }
+        free(t->slot);
+        t->slot = sl;
+        t->n_slot = ns;
+        size_t *o = realloc(t->order, ns / 2 * sizeof(size_t));
+        if (!o) return -1;
+        t->order = o;
+    }
+    size_t len = 2 + (size_t)rec[1], j = ctx_hash(rec) & (t->n_slot - 1);
+    while (t->slot[j]) {
+        const int *q = t->pool + t->order[t->slot[j] - 1];
+        if (q[1] == rec[1] && !memcmp(q, rec, len * sizeof(int))) return (long)(t->slot[j] - 1);
+        j = (j + 1) & (t->n_slot - 1);
+    }
+    if (t->n_pool + len > t->cap_pool) {
+        size_t nc = t->cap_pool ? 2 * t->cap_pool : 65536;
+        while (nc < t->n_pool + len) nc *= 2;
+        int *p = realloc(t->pool, nc * sizeof(int));
+        if (!p) return -1;
+        t->pool = p;
+        t->cap_pool = nc;
+    }
+    memcpy(t->pool + t->n_pool, rec, len * sizeof(int));
+    t->slot[j] = t->n + 1;
+    t->order[t->n] = t->n_pool;
+    t->n_pool += len;
+    return (long)t->n++;
+}
+
+/* one latent object: contexts compacted, everything else as it was */
+static int put_latent(FILE *f, const cJSON *l, ctx_table *t) {
+    int first = 1, rec[4096];
+    fputc('{', f);
+    for (const cJSON *c = l->child; c; c = c->next) {
+        if (!first) fputc(',', f);
+        first = 0;
+        put_string(f, c->string);
+        fputc(':', f);
+        if (strcmp(c->string, "contexts") || !cJSON_IsArray(c)) { put_value(f, c); continue; }
+        fputc('[', f);
+        int k = 0;
+        for (const cJSON *x = c->child; x; x = x->next, k++) {
+            const cJSON *ids = cJSON_GetObjectItemCaseSensitive(x, "ids"), *acts = cJSON_GetObjectItemCaseSensitive(x, "acts");
+            const cJSON *val = cJSON_GetObjectItemCaseSensitive(x, "value"), *ctr = cJSON_GetObjectItemCaseSensitive(x, "center");
+            int n = cJSON_GetArraySize(ids);
+            if (!cJSON_IsArray(ids) || !cJSON_IsArray(acts) || cJSON_GetArraySize(acts) != n || n > 4000 ||
+                !cJSON_IsNumber(val) || !cJSON_IsNumber(ctr))
+                return -1;
+            rec[0] = ctr->valueint;
+            rec[1] = n;
+            int i = 0;
+            for (const cJSON *d = ids->child; d; d = d->next) rec[2 + i++] = d->valueint;
+            long w = ctx_intern(t, rec);
+            if (w < 0) return -1;
+            fputs(k ? ",[" : "[", f);
+            put_num(f, val->valuedouble);
+            fprintf(f, ",%ld,[", w);
+            i = 0;
+            int any = 0;
+            for (const cJSON *a = acts->child; a; a = a->next, i++) {
+                if (a->valuedouble == 0) continue;
+                fprintf(f, any ? ",%d," : "%d,", i);
+                put_num(f, a->valuedouble);
+                any = 1;
+            }
+            fputs("]]", f);
+        }
+        fputc(']', f);
+    }
+    fputc('}', f);
+    return 0;
+}
+
+/* end of the JSON value starting at p (no validation beyond nesting) */
+static const char *skip_value(const char *p, const char *end) {
+    int depth = 0;
+    for (; p < end; p++) {
+        char ch = *p;
+        if (ch == '"') {
+            for (p++; p < end && *p != '"'; p++) if (*p == '\\') p++;
+            if (depth == 0) return p + 1;
+        } else if (ch == '{' || ch == '[') depth++;
+        else if (ch == '}' || ch == ']') { if (--depth == 0) return p + 1; if (depth < 0) return p; }
+        else if (depth == 0 && (ch == ',' )) return p;
+    }
+    return end;
+}
+
+static const char *skip_ws(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    return p;
+}
+
+int dashboard_write(FILE *out, FILE *json_in) {
+    size_t cap = 1 << 20, n = 0, r;
+    char *buf = malloc(cap);
+    if (!buf) return -1;
+    while ((r = fread(buf + n, 1, cap - n, json_in)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *b = realloc(buf, cap *= 2);
+            if (!b) { free(buf); return -1; }
+            buf = b;
+        }
+    }
+    if (ferror(json_in)) { free(buf); return -1; }
+    const char *p = skip_ws(buf, buf + n), *end = buf + n;
+    ctx_table t = {0};
+    int rc = -1;
+    if (p >= end || *p != '{') goto done;
+    if (put_lines(out, DASH_HEAD)) goto done;
+    fputc('{', out);
+    p++;
+    int first = 1;
+    for (;;) {
+        p = skip_ws(p, end);
+        if (p < end && *p == '}') break;
+        if (p >= end || *p != '"') goto done;
+        const char *k0 = p, *k1 = skip_value(p, end);
+        p = skip_ws(k1, end);
+        if (p >= end || *p != ':') goto done;
+        p = skip_ws(p + 1, end);
+        const char *v1 = skip_value(p, end);
+        if (!first) fputc(',', out);
+        first = 0;
+        put_safe(out, k0, (size_t)(k1 - k0));
+        fputc(':', out);
+        if ((size_t)(k1 - k0) == 9 && !memcmp(k0, "\"latents\"", 9) && *p == '[') {
+            /* each latent parsed and written on its own: memory stays one latent's tree */
+            fputc('[', out);
+            const char *q = skip_ws(p + 1, end);
+            int nl = 0;
+            while (q < v1 && *q == '{') {
+                const char *e = skip_value(q, end);
+                cJSON *l = cJSON_ParseWithLength(q, (size_t)(e - q));
+                if (!l) goto done;
+                if (nl++) fputs(",\n", out);
+                int bad = put_latent(out, l, &t);
+                cJSON_Delete(l);
+                if (bad) goto done;
+                q = skip_ws(e, end);
+                if (q < end && *q == ',') q = skip_ws(q + 1, end);
+            }
+            fputs("]", out);
+        } else {
+            put_safe(out, p, (size_t)(v1 - p));
+        }
+        p = skip_ws(v1, end);
+        if (p < end && *p == ',') p++;
+    }
+    fputs(",\n\"ctxs\":[", out);
+    for (size_t k = 0; k < t.n; k++) {
+        const int *w = t.pool + t.order[k];
+        fprintf(out, k ? ",[%d,[" : "[%d,[", w[0]);
+        for (int i = 0; i < w[1]; i++) fprintf(out, i ? ",%d" : "%d", w[2 + i]);
+        fputs("]]", out);
+    }
+    fputs("]}", out);
+    rc = put_lines(out, DASH_TAIL);
+    if (ferror(out)) rc = -1;
+done:
+    free(buf);
+    free(t.pool);
+    free(t.slot);
+    free(t.order);
+    return rc;
 }

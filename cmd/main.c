@@ -24,6 +24,11 @@ int cmd_vector(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_task_vector(int argc, char **argv);
 int cmd_fv(int argc, char **argv);
+/* analyses (cmd_analysis.c) */
+int cmd_patch(int argc, char **argv);
+int cmd_lens(int argc, char **argv);
+int cmd_unembed(int argc, char **argv);
+int cmd_attention(int argc, char **argv);
 
 static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMANDS[] = {
     {"tokenize", cmd_tokenize, "text -> GPT-2 token ids"},
@@ -33,7 +38,7 @@ static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMA
     {"steer", cmd_steer, "feature-boosting experiment: default vs steered generations over scales"},
     {"encode", cmd_encode, "SAE latent activations (and reconstruction) for a prompt"},
     {"convert", cmd_convert, "SAELens folder -> saesteer HDF5 dictionary"},
-    {"info", cmd_info, "describe a dictionary"},
+    {"info", cmd_info, "describe a dictionary, or a model with --model DIR"},
     {"latents", cmd_latents, "top latents per token of a prompt"},
     {"sae-eval", cmd_sae_eval, "reconstruction and CE-loss metrics of a dictionary over a text file"},
     {"perplexity", cmd_perplexity, "model perplexity over a text file (streamed, BOS-prefixed windows)"},
@@ -43,6 +48,10 @@ static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMA
     {"compare", cmd_compare, "SAE-latent boost vs a steering vector: effect against fluency over scales"},
     {"task-vector", cmd_task_vector, "task-encoding hidden state (ICL mean) patched into zero-shot prompts"},
     {"fv", cmd_fv, "function vector: per-head causal indirect effects, top heads, FV accuracy"},
+    {"patch", cmd_patch, "activation patching clean -> corrupted per layer x position or head (heat map)"},
+    {"lens", cmd_lens, "logit lens: top next tokens at every layer's residual stream"},
+    {"unembed", cmd_unembed, "top and bottom tokens of a direction (vector, SAE decoder row)"},
+    {"attention", cmd_attention, "self-contained HTML view of the attention patterns of a prompt"},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -2,6 +2,7 @@
 #include "svg.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int svg_begin(svg *s, const char *path, double w, double h, char *err) {
@@ -14,7 +15,8 @@ int svg_begin(svg *s, const char *path, double w, double h, char *err) {
     fprintf(s->f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" height=\"%.0f\" "
-            "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\">\n"
+            "viewBox=\"0 0 %.0f %.0f\" style=\"max-width: 100%%; height: auto\" "
+            "font-family=\"Helvetica, Arial, sans-serif\">\n"
             "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n",
             w, h, w, h, w, h);
     return SS_OK;
@@ -83,6 +85,47 @@ void svg_title(svg *s, const char *text) {
     fprintf(s->f, "<title>");
     esc(s->f, text);
     fprintf(s->f, "</title>\n");
+}
+
+void svg_group_begin(svg *s, const char *cls) { fprintf(s->f, "<g class=\"%s\">\n", cls); }
+void svg_group_end(svg *s) { fprintf(s->f, "</g>\n"); }
+
+void svg_placer_block(svg_placer *p, double x0, double y0, double x1, double y1) {
+    if (p->n == p->cap) {
+        int nc = p->cap ? 2 * p->cap : 64;
+        svg_box *b = realloc(p->b, (size_t)nc * sizeof *b);
+        if (!b) return;
+        p->b = b;
+        p->cap = nc;
+    }
+    p->b[p->n++] = (svg_box){x0, y0, x1, y1};
+}
+
+void svg_placer_free(svg_placer *p) {
+    free(p->b);
+    memset(p, 0, sizeof *p);
+}
+
+int svg_text_near(svg *s, svg_placer *p, double px, double py, double gap, double size, const char *fill,
+                  const char *text, const svg_box *area) {
+    int chars = 0;
+    for (const char *c = text; *c; c++) chars += ((unsigned char)*c & 0xC0) != 0x80;
+    double w = 0.6 * size * chars, h = size;
+    /* candidate boxes (left, top) around the point, nearest first */
+    const double dx[8] = {gap, -gap - w, gap, -gap - w, -w / 2, -w / 2, 2.5 * gap, -2.5 * gap - w};
+    const double dy[8] = {-gap - h, -gap - h, gap, gap, -2 * gap - h, 2 * gap, -h / 2, -h / 2};
+    for (int k = 0; k < 8; k++) {
+        double x0 = px + dx[k], y0 = py + dy[k], x1 = x0 + w, y1 = y0 + h;
+        if (area && (x0 < area->x0 || y0 < area->y0 || x1 > area->x1 || y1 > area->y1)) continue;
+        int clash = 0;
+        for (int i = 0; i < p->n && !clash; i++)
+            clash = x0 < p->b[i].x1 && p->b[i].x0 < x1 && y0 < p->b[i].y1 && p->b[i].y0 < y1;
+        if (clash) continue;
+        svg_placer_block(p, x0, y0, x1, y1);
+        svg_text(s, x0, y1 - 0.2 * size, size, "start", fill, 0, text);
+        return 1;
+    }
+    return 0;
 }
 
 int svg_ticks(double lo, double hi, double *ticks, int max) {

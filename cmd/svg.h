@@ -26,6 +26,23 @@ void svg_text(svg *s, double x, double y, double size, const char *anchor, const
               const char *text);
 void svg_title(svg *s, const char *text);   /* tooltip for the last element group */
 
+/* <g class="cls"> ... </g> around the elements drawn in between */
+void svg_group_begin(svg *s, const char *cls);
+void svg_group_end(svg *s);
+
+/* Point labels that do not overlap: block the areas labels must avoid (point
+   markers, legend), then svg_text_near tries eight places around a point
+   (right/left/above/below, then farther out) and draws the text at the first
+   that stays inside `area` and overlaps nothing blocked or already placed.
+   Text extent is estimated as 0.6 em per character by 1 em. Returns 1 if
+   drawn, 0 if no place was free (nothing drawn; the caller may add a title). */
+typedef struct { double x0, y0, x1, y1; } svg_box;
+typedef struct { svg_box *b; int n, cap; } svg_placer;
+void svg_placer_block(svg_placer *p, double x0, double y0, double x1, double y1);
+int svg_text_near(svg *s, svg_placer *p, double px, double py, double gap, double size, const char *fill,
+                  const char *text, const svg_box *area);
+void svg_placer_free(svg_placer *p);
+
 /* Up to max "nice" tick values covering [lo, hi]; returns how many. */
 int svg_ticks(double lo, double hi, double *ticks, int max);
 /* Diverging colour (blue - white - red) for t in [-1, 1], as "#rrggbb". */

@@ -255,6 +255,8 @@ static void attention(gpt2_state *s, int l, int T, int pos0, int want_pattern) {
     }
 }
 
+static int forward_blocks(gpt2_state *s, int first, int T, float *logits, int all_logits, char *err);
+
 int gpt2_forward(gpt2_state *s, const int *tokens, int T, float *logits, int all_logits, char *err) {
     const gpt2_model *m = s->m;
     const gpt2_config *c = &m->cfg;
@@ -267,16 +269,25 @@ int gpt2_forward(gpt2_state *s, const int *tokens, int T, float *logits, int all
             return ss_fail(err, SS_EINPUT, "token id %d at position %d is outside the vocabulary (%d)", tokens[t], pos0 + t, V);
 
     /* embeddings: x (T, C) */
-    float *x = s->x, *xn = s->xn, *tmp = s->tmp;
+    float *x = s->x, *tmp = s->tmp;
     int hook_emb = has_hook(s, GPT2_HOOK_EMBED, -1), hook_pos = has_hook(s, GPT2_HOOK_POS_EMBED, -1);
     for (int t = 0; t < T; t++) memcpy(x + (size_t)t * C, m->wte + (size_t)tokens[t] * C, (size_t)C * sizeof(float));
     if (hook_emb && (rc = run_hooks(s, GPT2_HOOK_EMBED, -1, x, T, C, pos0, err))) return rc;
     for (int t = 0; t < T; t++) memcpy(tmp + (size_t)t * C, m->wpe + (size_t)(pos0 + t) * C, (size_t)C * sizeof(float));
     if (hook_pos && (rc = run_hooks(s, GPT2_HOOK_POS_EMBED, -1, tmp, T, C, pos0, err))) return rc;
     add_inplace(x, tmp, (size_t)T * C);
+    return forward_blocks(s, 0, T, logits, all_logits, err);
+}
 
+/* Blocks first..n_layer-1 (or up to stop_layer), ln_f and the unembedding for
+   the T positions after s->pos, starting from the residual stream in s->x. */
+static int forward_blocks(gpt2_state *s, int first, int T, float *logits, int all_logits, char *err) {
+    const gpt2_model *m = s->m;
+    const gpt2_config *c = &m->cfg;
+    int C = c->n_embd, V = c->vocab_size, pos0 = s->pos, rc;
+    float *x = s->x, *xn = s->xn, *tmp = s->tmp;
     int stop = s->stop_layer;
-    for (int l = 0; l < c->n_layer; l++) {
+    for (int l = first; l < c->n_layer; l++) {
         const gpt2_layer *w = &m->layers[l];
         if ((rc = run_hooks(s, GPT2_HOOK_RESID_PRE, l, x, T, C, pos0, err))) return rc;
         if (l >= stop) break;
@@ -319,4 +330,19 @@ int gpt2_forward(gpt2_state *s, const int *tokens, int T, float *logits, int all
         return ss_fail(err, SS_EINPUT, "%s: the forward pass produced non-finite logits (NaN/inf in the weights, "
                        "or an intervention too large for float32)", m->dir);
     return SS_OK;
+}
+
+int gpt2_forward_from(gpt2_state *s, int layer, const float *x, int T, float *logits, int all_logits, char *err) {
+    const gpt2_config *c = &s->m->cfg;
+    if (layer < 0 || layer > c->n_layer)
+        return ss_fail(err, SS_EINPUT, "resume layer %d outside [0, %d]", layer, c->n_layer);
+    if (T <= 0) return ss_fail(err, SS_EINPUT, "no positions to run");
+    if (s->pos + T > s->n_ctx)
+        return ss_fail(err, SS_EINPUT, "sequence of %d positions exceeds the context of %d positions", s->pos + T, s->n_ctx);
+    memcpy(s->x, x, (size_t)T * c->n_embd * sizeof(float));
+    return forward_blocks(s, layer, T, logits, all_logits, err);
+}
+
+void gpt2_state_rewind(gpt2_state *s, int pos) {
+    if (pos >= 0 && pos < s->pos) s->pos = pos;
 }

@@ -139,6 +139,17 @@ void gpt2_stop_after_hooks(gpt2_state *s);
  * Positions beyond n_ctx, token ids outside [0, V) -> SS_EINPUT. */
 int gpt2_forward(gpt2_state *s, const int *tokens, int T, float *logits, int all_logits, char *err);
 
+/* Resume a forward pass at block `layer` (0..n_layer; n_layer = only ln_f and
+ * the unembedding) for T positions after the s->pos cached ones. x (T, C) is
+ * the residual stream entering that block (blocks.layer.hook_resid_pre) at
+ * those positions. The KV cache of blocks < layer must already hold these
+ * positions from an earlier run (they are read, not recomputed); hooks from
+ * blocks.layer.hook_resid_pre on run as in gpt2_forward. With
+ * gpt2_state_rewind this reruns the tail of a sequence from a middle layer. */
+int gpt2_forward_from(gpt2_state *s, int layer, const float *x, int T, float *logits, int all_logits, char *err);
+/* Forget the cached positions from pos on (positions 0..pos-1 stay). */
+void gpt2_state_rewind(gpt2_state *s, int pos);
+
 /* Layer kernels (exposed for tests and for sae/): (out, in, weights..., T, C). */
 void gpt2_layernorm(float *out, const float *in, const float *w, const float *b, int T, int C, float eps);
 void gpt2_gelu(float *x, int n);   /* gelu_new (tanh form), in place */

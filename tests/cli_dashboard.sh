@@ -54,17 +54,22 @@ if dom "" "$T/d0.html"; then
 import json, re, sys
 d, J = open(sys.argv[1], encoding="utf-8").read(), json.load(open(sys.argv[2]))
 alive = [L for L in J["latents"] if L["n_active"] > 0]
+# default order: labelled latents first, then by max activation
+alive.sort(key=lambda L: (not L["label"], -L["max_act"], L["index"]))
 cards = re.findall(r'<section class="card" id="latent-(\d+)"', d)
 m = re.search(r'data-matches="(\d+)"', d)
 ms = re.search(r'data-ready-ms="(\d+)"', d)
 checks = {
     "25 cards": len(cards) == min(25, len(alive)),
-    "cards are the first alive latents": [int(c) for c in cards] == [L["index"] for L in alive[:25]],
+    "cards: labelled first, then by max activation": [int(c) for c in cards] == [L["index"] for L in alive[:25]],
     "matches = alive latents": m and int(m.group(1)) == len(alive),
     "histogram bars": d.count("<rect") >= len(cards),
     "shaded tokens": len(re.findall(r'class="tok( peak)?"[^>]*style="background: rgba?\(240, 140, 0', d)) > 100,
     "peak tokens marked": d.count('class="tok peak"') >= len(cards),
-    "logit chips": d.count('class="chip pos"') == 10 * len(cards) and d.count('class="chip neg"') == 10 * len(cards),
+    "logit chips": d.count('class="chip pos') == 10 * len(cards) and d.count('class="chip neg') == 10 * len(cards),
+    # a token that is a piece of a UTF-8 character shows its bytes, never U+FFFD
+    "partial-UTF-8 chips show bytes": all(re.fullmatch(r"(\\x[0-9a-f]{2})+", t) for t in re.findall(r'class="chip (?:pos|neg) bytes"[^>]*>([^<]*)<', d))
+        and not re.search(r'class="chip[^"]*"[^>]*>[^<]*\ufffd', d),
     "density line": d.count("density ") >= len(cards),
     "title": "Latents of blocks.1.hook_resid_pre" in d,
     "labelled latent 3 shown as text": "zebra &lt;b&gt;detector&lt;/b&gt; &lt;/script&gt;" in d and "<b>detector" not in d,
@@ -74,7 +79,8 @@ checks = {
 }
 for k, v in checks.items():
     print(("  ok   " if v else "  FAIL ") + k)
-print(f"  {len(cards)} cards of {len(alive)} alive latents, page ready in {ms.group(1) if ms else '?'} ms")
+nb = len(re.findall("chip (?:pos|neg) bytes", d))
+print(f"  {len(cards)} cards of {len(alive)} alive latents, {nb} byte chips, page ready in {ms.group(1) if ms else '?'} ms")
 sys.exit(0 if all(checks.values()) else 1)
 EOF
 else bad "chromium --dump-dom failed: $(tail -3 "$T/chrome.err")"; fi
@@ -119,6 +125,47 @@ dead=$("$PY" -c 'import json,sys; J=json.load(open(sys.argv[1])); print(next((L[
 dom "?latent=$dead" "$T/d3.html"
 grep -q "id=\"latent-$dead\"" "$T/d3.html" && [ "$(grep -o '<section class="card"' "$T/d3.html" | wc -l)" = 1 ] &&
   ok "?latent=$dead shows that latent ($(grep -o 'never fired[^<]*\|density [^<]*' "$T/d3.html" | head -1))" || bad "?latent"
+
+# 4b. a 420 px window (Chromium makes no window under 500 px, so the page goes in a 420 px iframe) and 1280 px:
+#     nothing wider than the window; the page stores each context window once, so it is far smaller than latents.json
+cat > "$T/scan/harness.html" <<'EOF'
+<!DOCTYPE html><html><body style="margin:0"><script>
+const P = new URLSearchParams(location.search), f = document.createElement('iframe');
+f.style.cssText = 'border:0;height:1000px;width:' + P.get('w') + 'px';
+f.src = 'dashboard.html';
+f.onload = () => { const b = f.contentDocument.body; document.body.dataset.out = JSON.stringify({ width: +b.dataset.width, overflow: +b.dataset.overflow, cards: f.contentDocument.querySelectorAll('.card').length }); };
+document.body.appendChild(f);
+</script></body></html>
+EOF
+for w in 420 1280; do
+  timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --allow-file-access-from-files --user-data-dir="$T/profile" \
+    --virtual-time-budget=5000 --dump-dom "file://$T/scan/harness.html?w=$w" >"$T/n$w.html" 2>"$T/chrome.err"
+  "$PY" - "$T/n$w.html" "$w" <<'EOF' && ok "$w px window: no sideways overflow" || bad "$w px window overflows"
+import html, json, re, sys
+m = re.search(r'data-out="([^"]*)"', open(sys.argv[1], encoding="utf-8").read())
+o = json.loads(html.unescape(m.group(1))) if m else {}
+print("  ", o)
+w = int(sys.argv[2])
+sys.exit(0 if o and w - 20 <= o["width"] <= w and o["overflow"] == 0 and o["cards"] > 0 else 1)
+EOF
+done
+"$PY" - "$T/scan/dashboard.html" "$T/scan/latents.json" <<'EOF' && ok "each context window stored once in the page" || bad "page size"
+import json, os, re, sys
+page, J = open(sys.argv[1], encoding="utf-8").read(), json.load(open(sys.argv[2]))
+D = json.loads(re.search(r"<script type='application/json' id='data'>(.*?)</script>", page, re.S).group(1))
+want = {(c["center"], tuple(c["ids"])) for L in J["latents"] for c in L["contexts"]}
+got = [(w[0], tuple(w[1])) for w in D["ctxs"]]
+# and every context expands back to latents.json's ids, centre and activations (4 significant digits)
+ok = len(got) == len(set(got)) == len(want) and set(got) == want
+for L, M in zip(J["latents"], D["latents"]):
+    for c, (v, w, nz) in zip(L["contexts"], M["contexts"]):
+        acts = [0.0] * len(c["ids"])
+        for i in range(0, len(nz), 2): acts[nz[i]] = nz[i + 1]
+        ok &= got[w] == (c["center"], tuple(c["ids"])) and all(abs(a - b) <= 1e-3 * max(1, abs(b)) for a, b in zip(acts, c["acts"]))
+n = sum(len(L["contexts"]) for L in J["latents"])
+print(f"  {n} contexts, {len(got)} windows stored; dashboard.html {os.path.getsize(sys.argv[1]) / 1e6:.2f} MB, latents.json {os.path.getsize(sys.argv[2]) / 1e6:.2f} MB")
+sys.exit(0 if ok and os.path.getsize(sys.argv[1]) < os.path.getsize(sys.argv[2]) else 1)
+EOF
 
 # 5. a screenshot to look at
 if timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --user-data-dir="$T/profile" --hide-scrollbars \

@@ -170,6 +170,25 @@ assert "record" in j and j["record"]["latent"] == 3 and j["record"]["scales"] ==
 ET.parse(sys.argv[2])
 assert len(open(sys.argv[3]).read().splitlines()) == 1
 EOF
+# point labels of close points do not overlap each other or any marker; the plot scales (viewBox)
+expect 0 "compare --plot with crowded points" -- "$BIN" compare --model "$M" --sae "$T/sae.h5" --latent 3 --vector "$T/mean.npy" --prompts "$T/prompts.txt" --scales 0,0.001,0.002,0.003,4 --max-new-tokens 3 --seed 7 --target-words "$T/words.txt" --plot "$T/crowd.svg"
+$PY - "$T/crowd.svg" <<'EOF' && ok || bad "compare plot labels overlap"
+import sys, xml.etree.ElementTree as ET
+ns = {"s": "http://www.w3.org/2000/svg"}
+root = ET.parse(sys.argv[1]).getroot()
+assert root.get("viewBox") and "max-width" in root.get("style", ""), root.attrib
+def box(t):   # the writer's estimate: 0.6 em per character, 1 em high, baseline 0.2 em above the bottom
+    x, y, s = float(t.get("x")), float(t.get("y")), float(t.get("font-size"))
+    return (x, y - 0.8 * s, x + 0.6 * s * len(t.text), y + 0.2 * s)
+labels = [box(t) for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "point-label" for t in g.iter("{http://www.w3.org/2000/svg}text")]
+marks = [(float(c.get("cx")) - 4.5, float(c.get("cy")) - 4.5, float(c.get("cx")) + 4.5, float(c.get("cy")) + 4.5)
+         for c in root.iter("{http://www.w3.org/2000/svg}circle") if float(c.get("r")) == 4.5]
+hit = lambda a, b: a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+over = [(i, j) for i in range(len(labels)) for j in range(i + 1, len(labels)) if hit(labels[i], labels[j])]
+on_marks = [i for i, l in enumerate(labels) if any(hit(l, m) for m in marks)]
+print(f"  {len(labels)} point labels, {len(marks)} markers: {len(over)} overlapping pairs, {len(on_marks)} labels on a marker")
+sys.exit(0 if labels and not over and not on_marks else 1)
+EOF
 expect 0 "compare --match-norm --sentiment" -- "$BIN" compare --model "$M" --sae "$T/sae.h5" --latent 3 --vector "$T/v1.gguf" --prompts "$T/prompts.txt" --scales 2 --max-new-tokens 4 --match-norm --sentiment --json
 $PY -c "
 import json; r=json.load(open('$T/out'))['runs']
