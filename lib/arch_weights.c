@@ -41,8 +41,10 @@ static int bind_gptj(gpt2_model *m, char *err) {
 static int bind_neox(gpt2_model *m, char *err) {
     const gpt2_config *c = &m->cfg;
     int C = c->n_embd, F = c->n_inner, V = c->vocab_size, rc;
+    const st_file *f;   /* the output embedding: embed_out (Pythia's files) or lm_head (transformers 5) */
     if ((rc = gpt2_bind_mat(m, "gpt_neox.embed_in.weight", V, C, 1, &m->wte, err)) ||
-        (rc = gpt2_bind_mat(m, "embed_out.weight", V, C, 1, &m->unembed, err)) ||
+        (rc = gpt2_bind_mat(m, gpt2_find_tensor(m, "embed_out.weight", &f) ? "embed_out.weight" : "lm_head.weight",
+                            V, C, 1, &m->unembed, err)) ||
         (rc = gpt2_bind_f32(m, "gpt_neox.final_layer_norm.weight", 1, C, 0, &m->lnf_w, err)) ||
         (rc = gpt2_bind_f32(m, "gpt_neox.final_layer_norm.bias", 1, C, 0, &m->lnf_b, err)))
         return rc;
@@ -62,7 +64,6 @@ static int bind_neox(gpt2_model *m, char *err) {
             (rc = gpt2_bind_f32(m, NM("mlp.dense_4h_to_h.bias"), 1, C, 0, &ly->fcp_b, err)))
             return rc;
         /* attention biases: present unless the config says attention_bias false */
-        const st_file *f;
         if (gpt2_find_tensor(m, NM("attention.query_key_value.bias"), &f) &&
             (rc = gpt2_bind_f32(m, n, 1, 3 * C, 0, &ly->attn_b, err)))
             return rc;

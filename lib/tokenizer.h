@@ -29,6 +29,13 @@ typedef struct tokenizer tokenizer;
  * the field, and the return is SS_EINPUT (malformed file) or SS_ERUNTIME. */
 int tok_load(tokenizer **out, const char *vocab_json_path, const char *merges_txt_path, char *err);
 void tok_free(tokenizer *t);
+/* Load an HF tokenizers tokenizer.json (GPT-NeoX / Pythia ship only this):
+ * model BPE with merges as ["a", "b"] pairs or "a b" strings, normalizer null
+ * or NFC (applied with ICU), pre_tokenizer ByteLevel (add_prefix_space either
+ * way, GPT-2 regex), added_tokens (special or not) cut out of the raw text
+ * first, leftmost then longest, as HF does. tok_eot_id is -1 if it has no
+ * "<|endoftext|>". Anything else gets SS_EINPUT naming the field. */
+int tok_load_json(tokenizer **out, const char *path, char *err);
 
 /* Encode len bytes of UTF-8 text (need not be NUL-terminated; may contain NUL).
  * On success *ids is a malloc'd array the caller frees (NULL when *n_ids == 0).

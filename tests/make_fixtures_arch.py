@@ -21,7 +21,9 @@ WHAT IT MAKES (see tests/fixtures/arch/README.md for every file)
                  vocab.json + merges.txt (GPT-J ships GPT-2's tokenizer files)
     gptj-bf16    GPTJForCausalLM, bfloat16, sharded (index + 3 shards), rotary_dim 6 of 16, 3 layers
     neox-par-f32 GPTNeoXForCausalLM, use_parallel_residual true, float32, one file, rotary 50% of 8,
-                 intermediate_size 96 (not 4*hidden), tokenizer.json (NFC, ByteLevel, added tokens)
+                 intermediate_size 96 (not 4*hidden), tokenizer.json (NFC, ByteLevel, added tokens);
+                 its output embedding renamed to Pythia's `embed_out.weight` (transformers 5 saves
+                 `lm_head.weight`, which neox-seq-bf16 keeps; HF reloads both)
     neox-seq-bf16 GPTNeoXForCausalLM, use_parallel_residual false, bfloat16, sharded, rotary 25% of
                  16, rope_theta 1000, attention_bias false
   For each: the ids of a prompt (BOS first), logits (T, V) at every position, every TransformerLens
@@ -88,7 +90,7 @@ MODELS = [
     dict(name="gptj-bf16", arch="gptj", dtype="bf16", shard="40KB", n_layer=3, C=32, NH=2, rotary_dim=6,
          P=64, V=2304, seed=102),
     dict(name="neox-par-f32", arch="neox", dtype="f32", shard=None, n_layer=2, C=32, NH=4, rotary_pct=0.5,
-         theta=10000.0, parallel=True, bias=True, inner=96, P=64, V=2304, seed=103),
+         theta=10000.0, parallel=True, bias=True, inner=96, P=64, V=2304, seed=103, pythia_names=True),
     dict(name="neox-seq-bf16", arch="neox", dtype="bf16", shard="40KB", n_layer=3, C=32, NH=2, rotary_pct=0.25,
          theta=1000.0, parallel=False, bias=False, inner=128, P=64, V=2304, seed=104),
 ]
@@ -248,8 +250,9 @@ def dry_tokenizer_json(vocab, merges, nfc=True, prefix_space=False):
 class RefBPE:
     """From-scratch byte-level BPE (dry run only): added tokens split out first, GPT-2 regex, merges."""
 
-    def __init__(self, vocab, merges, specials):
+    def __init__(self, vocab, merges, specials, nfc=True):
         import re
+        self.nfc = nfc
         self.enc, self.ranks = vocab, {m: i for i, m in enumerate(merges)}
         self.b2u = bytes_to_unicode()
         self.specials = specials
@@ -282,7 +285,8 @@ class RefBPE:
                 seg += text[i]
                 i += 1
                 continue
-            seg = unicodedata.normalize("NFC", seg)
+            if self.nfc:
+                seg = unicodedata.normalize("NFC", seg)
             for m in self.pat.findall(seg):
                 u = "".join(self.b2u[b] for b in m.encode("utf-8"))
                 ids.extend(self.enc[p] for p in self.bpe(u))
@@ -493,13 +497,18 @@ def build_hf(mc, P, bos):
     except Exception:
         pass
     sd = model.state_dict()
-    missing = [k for k in P if k not in sd]
+    # transformers 5 calls NeoX's output embedding lm_head (the files on the Hub: embed_out)
+    alias = {"embed_out.weight": "lm_head.weight"} if "embed_out.weight" not in sd and "lm_head.weight" in sd else {}
+    if alias:
+        META["notes"].append("%s: HF's module is lm_head for the file's embed_out" % mc["name"])
+    PP = {alias.get(k, k): v for k, v in P.items()}
+    missing = [k for k in PP if k not in sd]
     check(not missing, "%s: parameters HF does not have: %s" % (mc["name"], missing[:5]))
     with torch.no_grad():
         for k, v in sd.items():
-            if k in P:
-                check(tuple(v.shape) == tuple(P[k].shape), "%s: shape of %s" % (mc["name"], k))
-                v.copy_(P[k])
+            if k in PP:
+                check(tuple(v.shape) == tuple(PP[k].shape), "%s: shape of %s" % (mc["name"], k))
+                v.copy_(PP[k])
             elif v.is_floating_point() and ("inv_freq" in k or "embed_positions" in k or "masked_bias" in k
                                             or k.endswith(".attn.bias") or k.endswith("attention.bias")):
                 pass  # buffers
@@ -621,6 +630,12 @@ def write_st(tensors, path):
             fh.write(b)
 
 
+def read_st_names(path):
+    with open(path, "rb") as fh:
+        n = struct.unpack("<Q", fh.read(8))[0]
+        return [k for k in json.loads(fh.read(n)) if k != "__metadata__"]
+
+
 def dry_config(mc, bos):
     if mc["arch"] == "gptj":
         return {"architectures": ["GPTJForCausalLM"], "model_type": "gptj", "vocab_size": mc["V"],
@@ -646,6 +661,20 @@ def save_checkpoint(mc, P, model, d, bos):
             kw["max_shard_size"] = mc["shard"]
         m.save_pretrained(d, **kw)
         model.to(torch.float32)
+        if mc.get("pythia_names"):  # the output embedding under the name Pythia's files use
+            from safetensors.torch import load_file, save_file
+            f = os.path.join(d, "model.safetensors")
+            T = load_file(f)
+            if "lm_head.weight" in T:
+                T["embed_out.weight"] = T.pop("lm_head.weight")
+                save_file(T, f, metadata={"format": "pt"})
+            META.setdefault("saved_names", {})[mc["name"]] = sorted(T)
+        else:
+            names = []
+            for fn in sorted(os.listdir(d)):
+                if fn.endswith(".safetensors"):
+                    names += sorted(read_st_names(os.path.join(d, fn)))
+            META.setdefault("saved_names", {})[mc["name"]] = names
         return
     with open(os.path.join(d, "config.json"), "w") as fh:
         json.dump(dry_config(mc, bos), fh, indent=2)
@@ -767,27 +796,34 @@ def tokenizer_fixtures(out, tokdir, dry):
         from tokenizers import Tokenizer
         tk3 = Tokenizer.from_file(os.path.join(td, "tokenizer_strmerges.json"))
         encoders["tokenizer_strmerges.json"] = (lambda t: tk3.encode(t, add_special_tokens=False).ids)
+        # GPT-J's files: GPT2TokenizerFast from a folder holding ONLY vocab.json + merges.txt (with a
+        # tokenizer.json beside them, transformers would read that instead)
         from transformers import GPT2TokenizerFast
-        g2 = None
-        for make in (lambda: GPT2TokenizerFast(vocab_file=os.path.join(td, "vocab.json"),
-                                               merges_file=os.path.join(td, "merges.txt")),
-                     lambda: GPT2TokenizerFast.from_pretrained(td)):
+        import tempfile
+        g2, gdir = None, tempfile.mkdtemp()
+        for fn in ("vocab.json", "merges.txt"):
+            shutil.copyfile(os.path.join(td, fn), os.path.join(gdir, fn))
+        for how, make in (("from_pretrained(dir)", lambda: GPT2TokenizerFast.from_pretrained(gdir)),
+                          ("vocab_file=, merges_file=", lambda: GPT2TokenizerFast(
+                              vocab_file=os.path.join(gdir, "vocab.json"), merges_file=os.path.join(gdir, "merges.txt")))):
             try:
                 g = make()
-                if g("Hello world", add_special_tokens=False)["input_ids"]:
+                if g("Hello world", add_special_tokens=False)["input_ids"] == [39, 695, 78, 995]:
                     g2 = g
+                    META["notes"].append("GPT2TokenizerFast for vocab.json: " + how)
                     break
             except Exception as e:
-                META["notes"].append("GPT2TokenizerFast on the small files: %r" % (e,))
+                META["notes"].append("GPT2TokenizerFast on the small files (%s): %r" % (how, e))
         check(g2 is not None, "GPT2TokenizerFast could not load the small vocab.json/merges.txt")
+        rb = RefBPE(vocab, merges, {EOT: N_BPE}, nfc=False)
         if g2 is not None:
             encoders["vocab.json"] = (lambda t: g2(t, add_special_tokens=False)["input_ids"])
+            bad = [t for t in TOKEN_TEXTS if encoders["vocab.json"](t) != rb.encode(t)]
+            check(not bad, "GPT2TokenizerFast and the from-scratch BPE disagree on %r" % bad[:3])
     else:
-        specials = {EOT: N_BPE}
-        rb2 = RefBPE(vocab, merges, specials)
-        rb2.enc = dict(vocab)
-        encoders["vocab.json"] = lambda t: [N_BPE if x is None else x for x in rb2.encode(t)]
-        META["notes"].append("dry run: vocab.json ids from the from-scratch BPE with NFC (wrong for NFC texts)")
+        rb2 = RefBPE(vocab, merges, {EOT: N_BPE}, nfc=False)
+        encoders["vocab.json"] = rb2.encode
+        META["notes"].append("dry run: vocab.json ids from the from-scratch BPE")
     entries = []
     for text in TOKEN_TEXTS:
         e = {"text": text}

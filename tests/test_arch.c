@@ -23,6 +23,7 @@
 #include "gpt2.h"
 #include "npy.h"
 #include "testutil.h"
+#include "tokenizer.h"
 
 #define LOGIT_ATOL 1e-4f
 #define HOOK_REL 1e-5f
@@ -263,6 +264,52 @@ static void test_pythia_config_keys(void) {
     rmdir(tmpl);
 }
 
+/* tokenizer.json (three serialisations) and GPT-J's vocab.json/merges.txt:
+   ids identical to HF tokenizers on every fixture text. */
+static void test_tokenizers(void) {
+    const char *files[] = {"tokenizer.json", "tokenizer_strmerges.json", "tokenizer_prefix.json", "vocab.json"};
+    cJSON *j = tu_json(fx("arch/tok/tokens.json"));
+    CU_ASSERT_FATAL(j != NULL);
+    char err[SS_ERRLEN], p[4200];
+    for (int k = 0; k < 4; k++) {
+        tokenizer *t = NULL;
+        int rc;
+        if (k < 3) {
+            snprintf(p, sizeof p, "arch/tok/%s", files[k]);
+            rc = tok_load_json(&t, fx(p), err);
+        } else {
+            char m[4200];
+            snprintf(p, sizeof p, "%s", fx("arch/tok/vocab.json"));
+            snprintf(m, sizeof m, "%s", fx("arch/tok/merges.txt"));
+            rc = tok_load(&t, p, m, err);
+        }
+        if (rc) printf("\n  %s\n", err);
+        CU_ASSERT_FATAL(rc == SS_OK);
+        int n = 0, same = 0;
+        for (cJSON *e = j->child; e; e = e->next) {
+            cJSON *want = cJSON_GetObjectItem(e, files[k]);
+            if (!want) continue;
+            const char *text = cJSON_GetObjectItem(e, "text")->valuestring;
+            int *ids = NULL, ni = 0;
+            CU_ASSERT(tok_encode(t, text, strlen(text), &ids, &ni, err) == SS_OK);
+            int ok = ni == cJSON_GetArraySize(want);
+            for (int i = 0; ok && i < ni; i++) ok = ids[i] == cJSON_GetArrayItem(want, i)->valueint;
+            if (!ok) {
+                printf("\n  %s: %s differs:", files[k], text);
+                for (int i = 0; i < ni; i++) printf(" %d", ids[i]);
+            }
+            n++;
+            same += ok;
+            free(ids);
+        }
+        printf("\n  %-26s %d / %d texts identical to HF", files[k], same, n);
+        CU_ASSERT(n > 0 && same == n);
+        tok_free(t);
+    }
+    printf("\n");
+    cJSON_Delete(j);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite("arch", NULL, NULL);
@@ -271,5 +318,6 @@ int main(void) {
     CU_add_test(s, "greedy generation vs HF generate", test_generate);
     CU_add_test(s, "hooks an architecture lacks are refused", test_refused_hooks);
     CU_add_test(s, "Pythia's rotary_pct / rotary_emb_base keys", test_pythia_config_keys);
+    CU_add_test(s, "tokenizer.json and vocab.json ids vs HF", test_tokenizers);
     return tu_run();
 }
