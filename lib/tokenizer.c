@@ -53,6 +53,7 @@ struct tokenizer {
     struct { char *text; size_t len; int id; } *added;   /* added/special tokens, cut out first */
     int n_added;
     int nfc;               /* normalizer NFC */
+    int model_vocab;       /* ids in [n_vocab, model_vocab) decode to nothing (tok_set_model_vocab) */
     int prefix_space;      /* ByteLevel add_prefix_space */
 };
 
@@ -624,6 +625,7 @@ int tok_load(tokenizer **out, const char *vocab_json_path, const char *merges_tx
 }
 
 int tok_vocab_size(const tokenizer *t) { return t->n_vocab; }
+void tok_set_model_vocab(tokenizer *t, int model_vocab) { t->model_vocab = model_vocab; }
 int tok_eot_id(const tokenizer *t) { return t->eot_id; }
 size_t tok_max_token_bytes(const tokenizer *t) { return t->max_tok_len; }
 
@@ -1008,6 +1010,7 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, int **ids, int 
 int tok_stream_feed(const tokenizer *t, tok_stream *s, int id, char *out, size_t outcap, size_t *outlen) {
     *outlen = 0;
     size_t n;
+    if (id >= t->n_vocab && id < t->model_vocab) { if (outcap) out[0] = 0; return SS_OK; }   /* a padding row */
     const unsigned char *b = (const unsigned char *)tok_token_bytes(t, id, &n);
     if (!b) return SS_EINPUT;
     /* Dry run on a copy of the state: does the output (plus a NUL) fit? */
@@ -1048,6 +1051,7 @@ int tok_decode_len(const tokenizer *t, const int *ids, int n, char **text, size_
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         size_t l;
+        if (ids[i] >= t->n_vocab && ids[i] < t->model_vocab) continue;   /* a padding row: no text */
         if (!tok_token_bytes(t, ids[i], &l))
             return ss_fail(err, SS_EINPUT, "ids: id %d at position %d is out of range 0..%d",
                            ids[i], i, t->n_vocab - 1);
@@ -1059,6 +1063,7 @@ int tok_decode_len(const tokenizer *t, const int *ids, int n, char **text, size_
     size_t w = 0, l = 0;
     for (int i = 0; i < n; i++) {
         const unsigned char *b = (const unsigned char *)tok_token_bytes(t, ids[i], &l);
+        if (!b) continue;   /* a padding row (checked above) */
         for (size_t k = 0; k < l; k++) w += utf8_push_byte(&s, b[k], out + w);
     }
     tok_stream_flush(&s, out + w, 4, &l);

@@ -43,6 +43,10 @@ int tok_load_json(tokenizer **out, const char *path, char *err);
 int tok_encode(const tokenizer *t, const char *text, size_t len, int **ids, int *n_ids, char *err);
 
 int tok_vocab_size(const tokenizer *t);  /* number of ids: 50257 for GPT-2 */
+/* The model's vocab_size when it is larger than the tokenizer's (GPT-J 50400,
+   Pythia 50304: padding rows): decoding those ids gives no text, as HF's
+   decode does, instead of an error. */
+void tok_set_model_vocab(tokenizer *t, int model_vocab);
 int tok_eot_id(const tokenizer *t);      /* id of <|endoftext|>: 50256 for GPT-2 */
 size_t tok_max_token_bytes(const tokenizer *t); /* longest token, in raw bytes */
 
