@@ -22,8 +22,8 @@ WHAT IT MAKES (see tests/fixtures/arch/README.md for every file)
     gptj-bf16    GPTJForCausalLM, bfloat16, sharded (index + 3 shards), rotary_dim 6 of 16, 3 layers
     neox-par-f32 GPTNeoXForCausalLM, use_parallel_residual true, float32, one file, rotary 50% of 8,
                  intermediate_size 96 (not 4*hidden), tokenizer.json (NFC, ByteLevel, added tokens);
-                 its output embedding renamed to Pythia's `embed_out.weight` (transformers 5 saves
-                 `lm_head.weight`, which neox-seq-bf16 keeps; HF reloads both)
+                 the output embedding is `embed_out.weight` in the files, as in Pythia's (transformers
+                 5 calls the module lm_head but saves it under the old name; meta.json saved_names)
     neox-seq-bf16 GPTNeoXForCausalLM, use_parallel_residual false, bfloat16, sharded, rotary 25% of
                  16, rope_theta 1000, attention_bias false
   For each: the ids of a prompt (BOS first), logits (T, V) at every position, every TransformerLens
@@ -498,7 +498,8 @@ def build_hf(mc, P, bos):
         pass
     sd = model.state_dict()
     # transformers 5 calls NeoX's output embedding lm_head (the files on the Hub: embed_out)
-    alias = {"embed_out.weight": "lm_head.weight"} if "embed_out.weight" not in sd and "lm_head.weight" in sd else {}
+    alias = ({"embed_out.weight": "lm_head.weight"} if "embed_out.weight" in P and "embed_out.weight" not in sd
+             and "lm_head.weight" in sd else {})
     if alias:
         META["notes"].append("%s: HF's module is lm_head for the file's embed_out" % mc["name"])
     PP = {alias.get(k, k): v for k, v in P.items()}

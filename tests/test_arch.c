@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "generate.h"
@@ -176,7 +177,7 @@ static void test_generate(void) {
         CU_ASSERT_FATAL(open_fixture(&f, MODELS[k]));
         char err[SS_ERRLEN], p[4200];
         snprintf(p, sizeof p, "%s/ref/generate.json", f.dir);
-        int nw;
+        int nw = 0;
         int *want = read_ids(p, "greedy", &nw);
         CU_ASSERT_FATAL(want != NULL && nw > 0);
         sampler_params sp;
@@ -217,7 +218,7 @@ static void test_refused_hooks(void) {
 /* Pythia's config.json keys (transformers 4.x: rotary_pct, rotary_emb_base)
    give the same model as rope_parameters (5.x). */
 static void test_pythia_config_keys(void) {
-    char tmpl[] = "/tmp/ss_archXXXXXX", err[SS_ERRLEN], p[4200], q[4200];
+    char tmpl[] = "/tmp/ss_archXXXXXX", err[SS_ERRLEN], p[8500], q[8500];
     CU_ASSERT_FATAL(mkdtemp(tmpl) != NULL);
     const char *src = fx("arch/neox-seq-bf16");
     snprintf(p, sizeof p, "%s/config.json", src);
@@ -236,18 +237,24 @@ static void test_pythia_config_keys(void) {
     fclose(fp);
     free(txt);
     cJSON_Delete(j);
-    const char *files[] = {"model.safetensors.index.json", "model-00001-of-00003.safetensors",
-                           "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors"};
-    for (int i = 0; i < 4; i++) {
-        snprintf(p, sizeof p, "%s/%s", src, files[i]);
-        snprintf(q, sizeof q, "%s/%s", tmpl, files[i]);
+    /* everything else of the checkpoint (index and shards) as symlinks */
+    char names[32][256];
+    int nf = 0;
+    DIR *dd = opendir(src);
+    CU_ASSERT_FATAL(dd != NULL);
+    for (struct dirent *de; (de = readdir(dd)) && nf < 32;)
+        if (strstr(de->d_name, ".safetensors")) snprintf(names[nf++], 256, "%s", de->d_name);
+    closedir(dd);
+    for (int i = 0; i < nf; i++) {
+        snprintf(p, sizeof p, "%s/%s", src, names[i]);
+        snprintf(q, sizeof q, "%s/%s", tmpl, names[i]);
         CU_ASSERT(symlink(p, q) == 0);
     }
     gpt2_model *m;
     gpt2_state *s;
     CU_ASSERT_FATAL(gpt2_load(&m, tmpl, err) == SS_OK);
     CU_ASSERT_FATAL(gpt2_state_build(&s, m, 0, err) == SS_OK);
-    int n;
+    int n = 0;
     snprintf(p, sizeof p, "%s/ref/ids.json", src);
     int *ids = read_ids(p, NULL, &n);
     float *logits = malloc(sizeof(float) * (size_t)n * m->cfg.vocab_size);
@@ -258,7 +265,7 @@ static void test_pythia_config_keys(void) {
     free(ids);
     gpt2_state_free(s);
     gpt2_free(m);
-    for (int i = 0; i < 4; i++) { snprintf(q, sizeof q, "%s/%s", tmpl, files[i]); unlink(q); }
+    for (int i = 0; i < nf; i++) { snprintf(q, sizeof q, "%s/%s", tmpl, names[i]); unlink(q); }
     snprintf(q, sizeof q, "%s/config.json", tmpl);
     unlink(q);
     rmdir(tmpl);
