@@ -317,6 +317,39 @@ static void test_tokenizers(void) {
     cJSON_Delete(j);
 }
 
+/* gpt2_head_out (what fv builds function vectors from): the heads' slices of
+   W_O applied to HF's hook_z, summed over heads, plus the bias = HF's
+   hook_attn_out, for every layer and position. */
+static void test_head_out(void) {
+    for (int k = 0; k < NM; k++) {
+        fixture f;
+        CU_ASSERT_FATAL(open_fixture(&f, MODELS[k]));
+        const gpt2_config *c = &f.m->cfg;
+        int T = f.n, C = c->n_embd, NH = c->n_head, HS = C / NH;
+        char p[4200], err[SS_ERRLEN];
+        float *got = malloc(sizeof(float) * (size_t)T * C);
+        double *acc = malloc(sizeof(double) * C);
+        for (int l = 0; l < c->n_layer; l++) {
+            npy_array z;
+            snprintf(p, sizeof p, "%s/ref/blocks.%d.attn.hook_z.npy", f.dir, l);
+            CU_ASSERT_FATAL(npy_load(&z, p, err) == SS_OK);
+            for (int t = 0; t < T; t++) {
+                for (int j = 0; j < C; j++) acc[j] = f.m->layers[l].proj_b ? f.m->layers[l].proj_b[j] : 0.0;
+                for (int h = 0; h < NH; h++) CU_ASSERT(gpt2_head_out(f.m, l, h, z.data + (size_t)t * C + h * HS, acc) == SS_OK);
+                for (int j = 0; j < C; j++) got[(size_t)t * C + j] = (float)acc[j];
+            }
+            snprintf(p, sizeof p, "%s/ref/blocks.%d.hook_attn_out.npy", f.dir, l);
+            char nm[96];
+            snprintf(nm, sizeof nm, "%s L%d sum_h head_out", MODELS[k] + 5, l);
+            CU_ASSERT(close_rel(nm, got, p, (size_t)T * C, HOOK_REL));
+            npy_free(&z);
+        }
+        free(got);
+        free(acc);
+        close_fixture(&f);
+    }
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite("arch", NULL, NULL);
@@ -326,5 +359,6 @@ int main(void) {
     CU_add_test(s, "hooks an architecture lacks are refused", test_refused_hooks);
     CU_add_test(s, "Pythia's rotary_pct / rotary_emb_base keys", test_pythia_config_keys);
     CU_add_test(s, "tokenizer.json and vocab.json ids vs HF", test_tokenizers);
+    CU_add_test(s, "per-head output projection (fv) vs HF attn_out", test_head_out);
     return tu_run();
 }
