@@ -5,7 +5,9 @@
  *   T == 1 (decode): fused kernels convert 8 weights at a time in registers
  *     and FMA them against the f32 activations (AVX2 + F16C + FMA when the
  *     CPU has them, picked once at run time; portable C otherwise), split
- *     over the output rows among the BLAS thread count;
+ *     over the output rows among as many threads as BLAS uses (a small pool
+ *     whose idle threads sleep on a condition variable: spinning workers, as
+ *     OpenMP's are by default, made decode 10x slower on a busy machine);
  *   T > 1 (prefill): a block of output columns is converted into a small f32
  *     panel (about 1 MiB) and multiplied with sgemm, block after block.
  * Half -> f32 conversion is exact, so both paths compute the same products
@@ -20,9 +22,7 @@
 #include <immintrin.h>
 #define SS_X86 1
 #endif
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <pthread.h>
 
 int openblas_get_num_threads(void);
 
@@ -166,37 +166,102 @@ void gpt2_mat_row(const gpt2_mat *W, int64_t r, int n, float *out) {
     else cvt_n(W->dtype, (const uint16_t *)W->data + r * n, out, (size_t)n);
 }
 
-static int n_threads(size_t work) {
-    if (work < ((size_t)1 << 16)) return 1;
+/* ------------------------------------------------------- thread pool --- */
+
+typedef void (*part_fn)(void *ctx, int part, int nparts);
+
+static struct {
+    pthread_mutex_t mu, job;   /* mu guards the fields; job serialises callers */
+    pthread_cond_t go, done;
+    int nworkers, pending;
+    unsigned long gen;
+    part_fn fn;
+    void *ctx;
+    int nparts;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          0, 0, 0, NULL, NULL, 0};
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void *pool_worker(void *arg) {
+    int id = (int)(intptr_t)arg;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (pool.gen == seen) pthread_cond_wait(&pool.go, &pool.mu);
+        seen = pool.gen;
+        part_fn fn = pool.fn;
+        void *ctx = pool.ctx;
+        int n = pool.nparts;
+        pthread_mutex_unlock(&pool.mu);
+        if (id < n) fn(ctx, id, n);
+        pthread_mutex_lock(&pool.mu);
+        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+    }
+    return NULL;
+}
+
+static void pool_init(void) {
     int n = openblas_get_num_threads();
-    return n < 1 ? 1 : n;
+    for (int i = 1; i < n && i < 64; i++) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&th, &at, pool_worker, (void *)(intptr_t)i) == 0) pool.nworkers++;
+        pthread_attr_destroy(&at);
+    }
+}
+
+/* fn(ctx, p, n) for p = 0..n-1, the parts on the pool's threads and this one. */
+static void run_parts(part_fn fn, void *ctx, size_t work) {
+    int n = 1;
+    if (work >= ((size_t)1 << 16)) {
+        pthread_once(&pool_once, pool_init);
+        n = openblas_get_num_threads();
+        if (n > pool.nworkers + 1) n = pool.nworkers + 1;
+    }
+    if (n <= 1) { fn(ctx, 0, 1); return; }
+    pthread_mutex_lock(&pool.job);
+    pthread_mutex_lock(&pool.mu);
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.nparts = n;
+    pool.pending = pool.nworkers;
+    pool.gen++;
+    pthread_cond_broadcast(&pool.go);
+    pthread_mutex_unlock(&pool.mu);
+    fn(ctx, 0, n);
+    pthread_mutex_lock(&pool.mu);
+    while (pool.pending) pthread_cond_wait(&pool.done, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
+    pthread_mutex_unlock(&pool.job);
 }
 
 /* ----------------------------------------------------------- products --- */
 
-/* T == 1, half weights: out[o] = b[o] + sum_i in[i] W(i, o). */
-static void gemv_half(float *out, const float *in, const gpt2_mat *W, const float *b, int IC, int OC) {
-    const uint16_t *w = W->data;
-    int dt = W->dtype;
-    if (W->out_major) {   /* rows of W are outputs: one dot product each */
-        int nt = n_threads((size_t)IC * OC);
-        (void)nt;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (int o = 0; o < OC; o++) out[o] = (b ? b[o] : 0.0f) + dot(dt, w + (size_t)o * IC, in, IC);
+/* T == 1, half weights: out[o] = b[o] + sum_i in[i] W(i, o); part p of n
+   computes a contiguous block of outputs. */
+typedef struct { float *out; const float *in; const gpt2_mat *W; const float *b; int IC, OC; } gemv_job;
+
+static void gemv_part(void *ctx, int p, int n) {
+    const gemv_job *j = ctx;
+    int chunk = ((j->OC + n - 1) / n + 15) & ~15;
+    int o0 = p * chunk, o1 = o0 + chunk > j->OC ? j->OC : o0 + chunk;
+    const uint16_t *w = j->W->data;
+    int dt = j->W->dtype, IC = j->IC, OC = j->OC;
+    if (o0 >= o1) return;
+    if (j->W->out_major) {   /* rows of W are outputs: one dot product each */
+        for (int o = o0; o < o1; o++) j->out[o] = (j->b ? j->b[o] : 0.0f) + dot(dt, w + (size_t)o * IC, j->in, IC);
         return;
     }
-    /* (in, out) layout: out += in[i] * row i; split the outputs among threads */
-    for (int o = 0; o < OC; o++) out[o] = b ? b[o] : 0.0f;
-    int nt = n_threads((size_t)IC * OC);
-    int chunk = (OC + nt - 1) / nt;
-    chunk = (chunk + 15) & ~15;
-    (void)chunk;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int c = 0; c < nt; c++) {
-        int o0 = c * chunk, o1 = o0 + chunk > OC ? OC : o0 + chunk;
-        if (o0 >= o1) continue;
-        for (int i = 0; i < IC; i++) axpy(dt, in[i], w + (size_t)i * OC + o0, out + o0, o1 - o0);
-    }
+    /* (in, out) layout: out[o0..o1) += in[i] * row i */
+    for (int o = o0; o < o1; o++) j->out[o] = j->b ? j->b[o] : 0.0f;
+    for (int i = 0; i < IC; i++) axpy(dt, j->in[i], w + (size_t)i * OC + o0, j->out + o0, o1 - o0);
+}
+
+static void gemv_half(float *out, const float *in, const gpt2_mat *W, const float *b, int IC, int OC) {
+    gemv_job j = {out, in, W, b, IC, OC};
+    run_parts(gemv_part, &j, (size_t)IC * OC);
 }
 
 /* T > 1, half weights: convert a block of output columns at a time into an
