@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define SS_X86 1
 #endif
@@ -122,8 +123,16 @@ static int have_avx(void) {
     if (use_avx < 0) {
         int ok = 0;
 #ifdef SS_X86
-        __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        /* CPUID (clang 14's __builtin_cpu_supports does not know "f16c"):
+           leaf 1 ECX: FMA bit 12, OSXSAVE 27, AVX 28, F16C 29; leaf 7 EBX: AVX2 bit 5;
+           and the OS must save the YMM registers (XCR0 bits 1 and 2). */
+        unsigned a, b, c, d;
+        if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 12)) && (c & (1u << 27)) && (c & (1u << 28)) &&
+            (c & (1u << 29))) {
+            unsigned lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            if ((lo & 6u) == 6u && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 5))) ok = 1;
+        }
 #endif
         const char *e = getenv("SAESTEER_PORTABLE");
         if (e && *e && strcmp(e, "0") != 0) ok = 0;
