@@ -209,7 +209,20 @@ static void *pool_worker(void *arg) {
     return NULL;
 }
 
+/* A child of fork() has none of the workers: it runs everything itself. */
+static void pool_after_fork_child(void) {
+    pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t c0 = PTHREAD_COND_INITIALIZER;
+    pool.mu = m0;
+    pool.job = m0;
+    pool.go = c0;
+    pool.done = c0;
+    pool.nworkers = 0;
+    pool.pending = 0;
+}
+
 static void pool_init(void) {
+    pthread_atfork(NULL, NULL, pool_after_fork_child);
     int n = openblas_get_num_threads();
     for (int i = 1; i < n && i < 64; i++) {
         pthread_t th;
