@@ -52,6 +52,7 @@ struct tokenizer {
     /* tokenizer.json only (tok_load_json) */
     struct { char *text; size_t len; int id; } *added;   /* added/special tokens, cut out first */
     int n_added;
+    int json;              /* loaded from tokenizer.json: only its added tokens are cut out */
     int nfc;               /* normalizer NFC */
     int model_vocab;       /* ids in [n_vocab, model_vocab) decode to nothing (tok_set_model_vocab) */
     int prefix_space;      /* ByteLevel add_prefix_space */
@@ -833,6 +834,7 @@ int tok_load_json(tokenizer **out, const char *path, char *err) {
     char *vbuf = NULL, *mbuf = NULL;
     str_map map = {0};
     if (!t) { cJSON_Delete(root); return ss_fail(err, SS_ERUNTIME, "tokenizer: out of memory"); }
+    t->json = 1;
 #define FAIL(...) do { rc = ss_fail(err, SS_EINPUT, __VA_ARGS__); goto done; } while (0)
     if (!cJSON_IsObject(root)) FAIL("%s: not a JSON object", path);
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
@@ -963,7 +965,7 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, int **ids, int 
     while (rc == 0 && seg <= len) {
         size_t cut = len, cut_len = EOT_LEN;
         int cut_id = t->eot_id;
-        if (t->added) {   /* tokenizer.json: the leftmost, then longest, added token */
+        if (t->json) {    /* tokenizer.json: the leftmost, then longest, added token */
             for (size_t q = seg; q < len && cut == len; q++)
                 for (int a = 0; a < t->n_added; a++)
                     if (t->added[a].len <= len - q && memcmp(s + q, t->added[a].text, t->added[a].len) == 0 &&
