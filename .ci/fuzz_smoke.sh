@@ -26,7 +26,7 @@ for exe in "$build"/fuzz_*; do
   dirs=("$work" "$build/corpus/$t")
   [ -d "$root/tests/fuzz/regressions/$t" ] && dirs+=("$root/tests/fuzz/regressions/$t")
   opts=(-runs="$runs" -timeout=30 -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$work/")
-  case $t in safetensors|config|saelens_cfg|tokenizer_load) opts+=(-dict="$root/tests/fuzz/json.dict") ;; esac
+  case $t in safetensors|config|saelens_cfg|tokenizer_load|tokenizer_json) opts+=(-dict="$root/tests/fuzz/json.dict") ;; esac
   asan=$ASAN_OPTIONS
   # h5: seeds and regressions only. Mutated HDF5 files soon reach libhdf5's own failures (huge
   # allocations, over-reads) that sae_h5.c's forked probe absorbs in production but the in-process

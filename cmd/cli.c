@@ -135,10 +135,12 @@ int cli_load_model(cli_model *cm, const char *dir) {
     double t0 = ss_now();
     int rc = gpt2_load(&cm->model, dir, err);
     if (rc) return cli_fail(rc, "%s", err);
-    char vocab[4200], merges[4200];
+    char vocab[4200], merges[4200], tokjson[4200];
     snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
     snprintf(merges, sizeof merges, "%s/merges.txt", dir);
-    if (!is_file(vocab) && !is_file(merges) && cm->model->cfg.vocab_size == 50257) {
+    snprintf(tokjson, sizeof tokjson, "%s/tokenizer.json", dir);
+    int use_json = !is_file(vocab) && !is_file(merges) && is_file(tokjson);   /* GPT-NeoX / Pythia ship only this */
+    if (!use_json && !is_file(vocab) && !is_file(merges) && cm->model->cfg.vocab_size == 50257) {
         /* weights-only checkpoints (save_pretrained without a tokenizer):
            GPT-2's tokenizer is the only one a 50257-token GPT-2 uses */
         snprintf(vocab, sizeof vocab, "%s/weights/gpt2-tokenizer/vocab.json", home());
@@ -146,8 +148,9 @@ int cli_load_model(cli_model *cm, const char *dir) {
         fprintf(stderr, "saesteer %s: note: %s has no vocab.json/merges.txt; using the GPT-2 tokenizer shipped in weights/gpt2-tokenizer\n",
                 cli_cmd_name, dir);
     }
-    rc = tok_load(&cm->tok, vocab, merges, err);
+    rc = use_json ? tok_load_json(&cm->tok, tokjson, err) : tok_load(&cm->tok, vocab, merges, err);
     if (rc) { gpt2_free(cm->model); cm->model = NULL; return cli_fail(rc, "%s", err); }
+    tok_set_model_vocab(cm->tok, cm->model->cfg.vocab_size);
     if (tok_vocab_size(cm->tok) > cm->model->cfg.vocab_size) {
         int v = tok_vocab_size(cm->tok);
         cli_free_model(cm);

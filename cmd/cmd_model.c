@@ -137,8 +137,14 @@ int cmd_tokenize(int argc, char **argv) {
     char vocab[4200], merges[4200], err[SS_ERRLEN];
     snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
     snprintf(merges, sizeof merges, "%s/merges.txt", dir);
+    char tokjson[4200];
+    snprintf(tokjson, sizeof tokjson, "%s/tokenizer.json", dir);
     tokenizer *tok;
-    if ((rc = tok_load(&tok, vocab, merges, err))) { free(text); return cli_fail(rc, "%s", err); }
+    FILE *vf = fopen(vocab, "rb"), *jf = vf ? NULL : fopen(tokjson, "rb");
+    if (vf) fclose(vf);
+    if (jf) fclose(jf);
+    rc = jf ? tok_load_json(&tok, tokjson, err) : tok_load(&tok, vocab, merges, err);
+    if (rc) { free(text); return cli_fail(rc, "%s", err); }
     int *ids = NULL, n = 0;
     rc = tok_encode(tok, text, strlen(text), &ids, &n, err);
     free(text);

@@ -65,6 +65,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: saesteer SUBCOMMAND [options]   (saesteer SUBCOMMAND --help for its options)\n\n");
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].help);
     fprintf(f, "\n--model DIR defaults to the shipped model (weights/model), --sae PATH to the shipped dictionary.\n"
+               "DIR is an HF GPT-2, GPT-J or GPT-NeoX/Pythia folder (config.json, safetensors, vocab.json+merges.txt\n"
+               "or tokenizer.json); f16/bf16 weights stay f16/bf16 in memory.\n"
                "Exit codes: 0 ok, 1 runtime failure, 2 bad input or usage.\n");
 }
 

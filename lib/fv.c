@@ -433,13 +433,14 @@ int fv_vector(const gpt2_model *m, const float *zbar, const int *heads, int K, f
             return ss_fail(err, SS_EINPUT, "head (%d, %d) out of range (%d layers, %d heads)", l, h, L, NH);
         }
         const float *z = zbar + (size_t)l * C + (size_t)h * HS;              /* (HS) */
-        const float *W = m->layers[l].proj_w + (size_t)h * HS * C;           /* (HS, C) rows of c_proj */
-        for (int d = 0; d < HS; d++)
-            for (int j = 0; j < C; j++) acc[j] += (double)z[d] * W[(size_t)d * C + j];
+        if (gpt2_head_out(m, l, h, z, acc)) {                               /* head h's slice of W_O */
+            free(acc); free(layer_used);
+            return ss_fail(err, SS_ERUNTIME, "out of memory");
+        }
         layer_used[l] = 1;
     }
     for (int l = 0; l < L; l++)
-        if (layer_used[l]) for (int j = 0; j < C; j++) acc[j] += m->layers[l].proj_b[j];
+        if (layer_used[l] && m->layers[l].proj_b) for (int j = 0; j < C; j++) acc[j] += m->layers[l].proj_b[j];
     for (int j = 0; j < C; j++) fv[j] = (float)acc[j];
     free(acc);
     free(layer_used);

@@ -1,15 +1,24 @@
-/* gpt2.c - GPT-2 forward pass with KV cache and hook points.
+/* gpt2.c - forward pass with KV cache and hook points, for GPT-2, GPT-J and
+ * GPT-NeoX.
  *
  * One call runs T new tokens after the s->pos already cached ones:
  *
- *   x = wte[tok] + wpe[pos]                          hook_embed, hook_pos_embed
+ *   x = wte[tok] (+ wpe[pos], GPT-2)                 hook_embed, hook_pos_embed
  *   for each block l:                                blocks.l.hook_resid_pre
  *       a = attn(ln_1(x))   (z: heads before c_proj) attn.hook_z, attn.hook_pattern
+ *     sequential (GPT-2, NeoX use_parallel_residual false):
  *       x = x + a                                    hook_attn_out, hook_resid_mid
- *       m = mlp(ln_2(x))    (gelu_new)               mlp.hook_post, hook_mlp_out
+ *       m = mlp(ln_2(x))                             mlp.hook_post, hook_mlp_out
  *       x = x + m                                    hook_resid_post
- *   logits = ln_f(x) @ wte^T                         ln_final.hook_normalized
+ *     parallel (GPT-J: mlp(ln_1(x)); NeoX: mlp(ln_2(x)) of the block input):
+ *       x = x + (a + m)                              hook_resid_post
+ *   logits = ln_f(x) @ W_U^T (+ b_U, GPT-J)          ln_final.hook_normalized
  *
+ * Attention: q, k, v from c_attn (GPT-2), q/k/v_proj (GPT-J, no biases) or
+ * query_key_value (NeoX, laid out per head as [q|k|v], reordered here into
+ * GPT-2's [q|k|v] of all heads); rotary embeddings on the first rotary_dim
+ * dims of each head of q and k: GPT-J rotates pairs (2i, 2i+1), NeoX pairs
+ * (i, i + rotary_dim/2), by the angle pos * theta^(-2i/rotary_dim).
  * Only the positions whose logits are asked for are unembedded.
  */
 #include "gpt2.h"
@@ -78,6 +87,10 @@ void gpt2_gelu(float *x, int n) {
     }
 }
 
+void gpt2_gelu_erf(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
 /* row[0..valid) = softmax(row[0..valid)), row[valid..n) = 0 (causal mask). */
 SS_VECTOR
 static void softmax_causal(float *row, int valid, int n) {
@@ -119,12 +132,25 @@ int gpt2_state_build(gpt2_state **out, const gpt2_model *m, int n_ctx, char *err
     s->n_ctx = n_ctx;
     s->stop_layer = c->n_layer;
     size_t C = (size_t)c->n_embd, N = (size_t)n_ctx, L = (size_t)c->n_layer;
+    size_t F = (size_t)(c->n_inner > 0 ? c->n_inner : 4 * c->n_embd), R = (size_t)c->rotary_dim;
     s->k_cache = ss_malloc_big(L * N, C * sizeof(float));
     s->v_cache = ss_malloc_big(L * N, C * sizeof(float));
-    /* x, xn, z, tmp: C each; qkv: 3C; h: 4C; att: N; mean: 1 */
-    size_t per_pos = 4 * C + 3 * C + 4 * C + N + 1;
+    /* x, xn, z, tmp, tmp2: C each; qkv: 3C; h: F; att: N; mean: 1 */
+    size_t per_pos = 5 * C + 3 * C + F + N + 1;
     s->mem = ss_malloc_big(N, per_pos * sizeof(float));
-    if (!s->k_cache || !s->v_cache || !s->mem) {
+    s->row = malloc(3 * C * sizeof(float));
+    if (R) {
+        s->rope = ss_malloc2(N, R * sizeof(float));
+        if (s->rope) /* as HF, in float32: inv = 1 / theta^(2i/R); angle = pos * inv */
+            for (size_t p = 0; p < N; p++)
+                for (size_t i = 0; i < R / 2; i++) {
+                    float inv = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)R);
+                    float ang = (float)p * inv;
+                    s->rope[p * R + 2 * i] = cosf(ang);
+                    s->rope[p * R + 2 * i + 1] = sinf(ang);
+                }
+    }
+    if (!s->k_cache || !s->v_cache || !s->mem || !s->row || (R && !s->rope)) {
         gpt2_state_free(s);
         return ss_fail(err, SS_ERUNTIME, "out of memory for a %d-position context", n_ctx);
     }
@@ -133,8 +159,9 @@ int gpt2_state_build(gpt2_state **out, const gpt2_model *m, int n_ctx, char *err
     s->xn = p;   p += N * C;
     s->z = p;    p += N * C;
     s->tmp = p;  p += N * C;
+    s->tmp2 = p; p += N * C;
     s->qkv = p;  p += N * 3 * C;
-    s->h = p;    p += N * 4 * C;
+    s->h = p;    p += N * F;
     s->att = p;  p += N * N;
     s->mean = p;
     *out = s;
@@ -147,6 +174,8 @@ void gpt2_state_free(gpt2_state *s) {
     free(s->v_cache);
     free(s->mem);
     free(s->pattern);
+    free(s->rope);
+    free(s->row);
     free(s);
 }
 
@@ -257,6 +286,59 @@ static void attention(gpt2_state *s, int l, int T, int pos0, int want_pattern) {
 
 static int forward_blocks(gpt2_state *s, int first, int T, float *logits, int all_logits, char *err);
 
+/* q, k, v (T rows of 3C) of this call: NeoX's per-head [q|k|v] reordered into
+   [q of all heads | k | v], then rotary embeddings on q and k. */
+static void qkv_prepare(gpt2_state *s, int T, int pos0) {
+    const gpt2_config *c = &s->m->cfg;
+    int C = c->n_embd, NH = c->n_head, HS = C / NH, R = c->rotary_dim;
+    for (int t = 0; t < T; t++) {
+        float *r = s->qkv + (size_t)t * 3 * C;
+        if (c->arch == GPT2_ARCH_NEOX) {
+            memcpy(s->row, r, (size_t)3 * C * sizeof(float));
+            for (int h = 0; h < NH; h++)
+                for (int j = 0; j < 3; j++)
+                    memcpy(r + (size_t)j * C + h * HS, s->row + (size_t)h * 3 * HS + j * HS, (size_t)HS * sizeof(float));
+        }
+        if (!R) continue;
+        const float *cs = s->rope + (size_t)(pos0 + t) * R;   /* (R/2) x (cos, sin) */
+        for (int qk = 0; qk < 2; qk++)
+            for (int h = 0; h < NH; h++) {
+                float *v = r + (size_t)qk * C + h * HS;
+                if (c->arch == GPT2_ARCH_GPTJ) {         /* pairs (2i, 2i+1) */
+                    for (int i = 0; i < R / 2; i++) {
+                        float a = v[2 * i], b = v[2 * i + 1], co = cs[2 * i], si = cs[2 * i + 1];
+                        v[2 * i] = a * co - b * si;
+                        v[2 * i + 1] = b * co + a * si;
+                    }
+                } else {                                  /* pairs (i, i + R/2) */
+                    int H2 = R / 2;
+                    for (int i = 0; i < H2; i++) {
+                        float a = v[i], b = v[i + H2], co = cs[2 * i], si = cs[2 * i + 1];
+                        v[i] = a * co - b * si;
+                        v[i + H2] = b * co + a * si;
+                    }
+                }
+            }
+    }
+}
+
+/* MLP of T rows: s->h = act(in @ fc + b); hooks; out = s->h @ fcp + b. */
+static int mlp(gpt2_state *s, const gpt2_layer *w, int l, const float *in, float *out, int T, int pos0, char *err) {
+    const gpt2_config *c = &s->m->cfg;
+    int C = c->n_embd, F = c->n_inner > 0 ? c->n_inner : 4 * C, rc;
+    gpt2_matmul_w(s->h, F, in, &w->fc_w, w->fc_b, T, C, F);
+    if (c->gelu_erf) gpt2_gelu_erf(s->h, T * F);
+    else gpt2_gelu(s->h, T * F);
+    if ((rc = run_hooks(s, GPT2_HOOK_MLP_POST, l, s->h, T, F, pos0, err))) return rc;
+    gpt2_matmul_w(out, C, s->h, &w->fcp_w, w->fcp_b, T, F, C);
+    return run_hooks(s, GPT2_HOOK_MLP_OUT, l, out, T, C, pos0, err);
+}
+
+SS_VECTOR
+static void add3_inplace(float *x, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = (a[i] + b[i]) + x[i];
+}
+
 int gpt2_forward(gpt2_state *s, const int *tokens, int T, float *logits, int all_logits, char *err) {
     const gpt2_model *m = s->m;
     const gpt2_config *c = &m->cfg;
@@ -271,11 +353,13 @@ int gpt2_forward(gpt2_state *s, const int *tokens, int T, float *logits, int all
     /* embeddings: x (T, C) */
     float *x = s->x, *tmp = s->tmp;
     int hook_emb = has_hook(s, GPT2_HOOK_EMBED, -1), hook_pos = has_hook(s, GPT2_HOOK_POS_EMBED, -1);
-    for (int t = 0; t < T; t++) memcpy(x + (size_t)t * C, m->wte + (size_t)tokens[t] * C, (size_t)C * sizeof(float));
+    for (int t = 0; t < T; t++) gpt2_mat_row(&m->wte, tokens[t], C, x + (size_t)t * C);
     if (hook_emb && (rc = run_hooks(s, GPT2_HOOK_EMBED, -1, x, T, C, pos0, err))) return rc;
-    for (int t = 0; t < T; t++) memcpy(tmp + (size_t)t * C, m->wpe + (size_t)(pos0 + t) * C, (size_t)C * sizeof(float));
-    if (hook_pos && (rc = run_hooks(s, GPT2_HOOK_POS_EMBED, -1, tmp, T, C, pos0, err))) return rc;
-    add_inplace(x, tmp, (size_t)T * C);
+    if (m->wpe) {
+        for (int t = 0; t < T; t++) memcpy(tmp + (size_t)t * C, m->wpe + (size_t)(pos0 + t) * C, (size_t)C * sizeof(float));
+        if (hook_pos && (rc = run_hooks(s, GPT2_HOOK_POS_EMBED, -1, tmp, T, C, pos0, err))) return rc;
+        add_inplace(x, tmp, (size_t)T * C);
+    }
     return forward_blocks(s, 0, T, logits, all_logits, err);
 }
 
@@ -293,23 +377,32 @@ static int forward_blocks(gpt2_state *s, int first, int T, float *logits, int al
         if (l >= stop) break;
         /* attention */
         gpt2_layernorm(xn, x, w->ln1_w, w->ln1_b, T, C, c->ln_eps);
-        gpt2_matmul(s->qkv, xn, w->attn_w, w->attn_b, T, C, 3 * C);
+        if (c->arch == GPT2_ARCH_GPTJ) {
+            gpt2_matmul_w(s->qkv, 3 * C, xn, &w->q_w, NULL, T, C, C);
+            gpt2_matmul_w(s->qkv + C, 3 * C, xn, &w->k_w, NULL, T, C, C);
+            gpt2_matmul_w(s->qkv + 2 * C, 3 * C, xn, &w->v_w, NULL, T, C, C);
+        } else {
+            gpt2_matmul_w(s->qkv, 3 * C, xn, &w->attn_w, w->attn_b, T, C, 3 * C);
+        }
+        if (c->arch != GPT2_ARCH_GPT2) qkv_prepare(s, T, pos0);
         int want_pattern = has_hook(s, GPT2_HOOK_PATTERN, l);
         attention(s, l, T, pos0, want_pattern);
         if (want_pattern && (rc = run_hooks(s, GPT2_HOOK_PATTERN, l, s->pattern, T, pos0 + T, pos0, err))) return rc;
         if ((rc = run_hooks(s, GPT2_HOOK_ATTN_Z, l, s->z, T, C, pos0, err))) return rc;
-        gpt2_matmul(tmp, s->z, w->proj_w, w->proj_b, T, C, C);
+        gpt2_matmul_w(tmp, C, s->z, &w->proj_w, w->proj_b, T, C, C);
         if ((rc = run_hooks(s, GPT2_HOOK_ATTN_OUT, l, tmp, T, C, pos0, err))) return rc;
-        add_inplace(x, tmp, (size_t)T * C);
-        if ((rc = run_hooks(s, GPT2_HOOK_RESID_MID, l, x, T, C, pos0, err))) return rc;
-        /* MLP */
-        gpt2_layernorm(xn, x, w->ln2_w, w->ln2_b, T, C, c->ln_eps);
-        gpt2_matmul(s->h, xn, w->fc_w, w->fc_b, T, C, 4 * C);
-        gpt2_gelu(s->h, T * 4 * C);
-        if ((rc = run_hooks(s, GPT2_HOOK_MLP_POST, l, s->h, T, 4 * C, pos0, err))) return rc;
-        gpt2_matmul(tmp, s->h, w->fcp_w, w->fcp_b, T, 4 * C, C);
-        if ((rc = run_hooks(s, GPT2_HOOK_MLP_OUT, l, tmp, T, C, pos0, err))) return rc;
-        add_inplace(x, tmp, (size_t)T * C);
+        if (c->parallel) {
+            /* GPT-J's MLP reads ln_1's output (still in xn); NeoX's its own ln_2 of the block input */
+            if (c->arch == GPT2_ARCH_NEOX) gpt2_layernorm(xn, x, w->ln2_w, w->ln2_b, T, C, c->ln_eps);
+            if ((rc = mlp(s, w, l, xn, s->tmp2, T, pos0, err))) return rc;
+            add3_inplace(x, tmp, s->tmp2, (size_t)T * C);
+        } else {
+            add_inplace(x, tmp, (size_t)T * C);
+            if ((rc = run_hooks(s, GPT2_HOOK_RESID_MID, l, x, T, C, pos0, err))) return rc;
+            gpt2_layernorm(xn, x, w->ln2_w, w->ln2_b, T, C, c->ln_eps);
+            if ((rc = mlp(s, w, l, xn, tmp, T, pos0, err))) return rc;
+            add_inplace(x, tmp, (size_t)T * C);
+        }
         if ((rc = run_hooks(s, GPT2_HOOK_RESID_POST, l, x, T, C, pos0, err))) return rc;
     }
     s->pos = pos0 + T;
@@ -320,9 +413,9 @@ static int forward_blocks(gpt2_state *s, int first, int T, float *logits, int al
     if ((rc = run_hooks(s, GPT2_HOOK_LN_FINAL, -1, xn, T, C, pos0, err))) return rc;
     if (!logits) return SS_OK;
     if (all_logits && T > 1)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, V, C, 1.0f, xn, C, m->wte, C, 0.0f, logits, V);
+        gpt2_matmul_w(logits, V, xn, &m->unembed, m->unembed_b, T, C, V);
     else
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, m->wte, C, xn + (size_t)(T - 1) * C, 1, 0.0f, logits, 1);
+        gpt2_matmul_w(logits, V, xn + (size_t)(T - 1) * C, &m->unembed, m->unembed_b, 1, C, V);
     size_t n = (size_t)(all_logits ? T : 1) * V;
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) { uint32_t u; memcpy(&u, &logits[i], 4); bad |= (u & 0x7f800000u) == 0x7f800000u; }

@@ -1,5 +1,6 @@
 /* gpt2_config.c - HF config.json for GPT-2. */
 #include "gpt2.h"
+#include "gpt2_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -35,8 +36,12 @@ int gpt2_config_load(gpt2_config *cfg, const char *path, char *err) {
         return ss_fail(err, SS_EINPUT, "%s: not a JSON object", path);
     }
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (cJSON_IsString(mt) && (strcmp(mt->valuestring, "gptj") == 0 || strcmp(mt->valuestring, "gpt_neox") == 0)) {
+        rc = gpt2_config_other(cfg, root, path, mt->valuestring, err);   /* arch_config.c */
+        goto done;
+    }
     if (cJSON_IsString(mt) && strcmp(mt->valuestring, "gpt2") != 0) {
-        rc = ss_fail(err, SS_EINPUT, "%s: field 'model_type' is '%.32s', expected 'gpt2'", path, mt->valuestring);
+        rc = ss_fail(err, SS_EINPUT, "%s: field 'model_type' is '%.32s', expected 'gpt2', 'gptj' or 'gpt_neox'", path, mt->valuestring);
         goto done;
     }
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "activation_function");
@@ -89,6 +94,7 @@ int gpt2_config_load(gpt2_config *cfg, const char *path, char *err) {
         rc = ss_fail(err, SS_EINPUT, "%s: field 'tie_word_embeddings' = false is not supported (GPT-2 ties lm_head to wte)", path);
         goto done;
     }
+    cfg->n_inner = 4 * cfg->n_embd;
 done:
     cJSON_Delete(root);
     return rc;

@@ -18,7 +18,13 @@ int gpt2_hook_parse(const gpt2_config *cfg, const char *name, gpt2_hook_point *h
     if (!name) return ss_fail(err, SS_EINPUT, "hook name missing");
     hp->layer = -1;
     if (strcmp(name, "hook_embed") == 0) { hp->kind = GPT2_HOOK_EMBED; return SS_OK; }
-    if (strcmp(name, "hook_pos_embed") == 0) { hp->kind = GPT2_HOOK_POS_EMBED; return SS_OK; }
+    if (strcmp(name, "hook_pos_embed") == 0) {
+        if (cfg->arch != GPT2_ARCH_GPT2)
+            return ss_fail(err, SS_EINPUT, "hook 'hook_pos_embed' does not exist for %s: it has rotary position "
+                           "embeddings, no learned position embedding", gpt2_arch_name(cfg->arch));
+        hp->kind = GPT2_HOOK_POS_EMBED;
+        return SS_OK;
+    }
     if (strcmp(name, "ln_final.hook_normalized") == 0) { hp->kind = GPT2_HOOK_LN_FINAL; return SS_OK; }
     if (strncmp(name, "blocks.", 7) == 0) {
         const char *p = name + 7;
@@ -31,6 +37,10 @@ int gpt2_hook_parse(const gpt2_config *cfg, const char *name, gpt2_hook_point *h
                     if (l < 0 || l >= cfg->n_layer)
                         return ss_fail(err, SS_EINPUT, "hook '%.64s': layer %ld out of range (model has %d layers)",
                                        name, l, cfg->n_layer);
+                    if (LAYER_HOOKS[i].kind == GPT2_HOOK_RESID_MID && cfg->parallel)
+                        return ss_fail(err, SS_EINPUT, "hook '%.64s' does not exist for this %s model: attention and MLP "
+                                       "run in parallel on the block input, so there is no residual stream between them "
+                                       "(use hook_resid_pre or hook_resid_post)", name, gpt2_arch_name(cfg->arch));
                     hp->kind = LAYER_HOOKS[i].kind;
                     hp->layer = (int)l;
                     return SS_OK;
@@ -57,7 +67,7 @@ void gpt2_hook_name(const gpt2_hook_point *hp, char *buf, size_t n) {
 
 int gpt2_hook_width(const gpt2_config *cfg, const gpt2_hook_point *hp) {
     switch (hp->kind) {
-    case GPT2_HOOK_MLP_POST: return 4 * cfg->n_embd;
+    case GPT2_HOOK_MLP_POST: return cfg->n_inner > 0 ? cfg->n_inner : 4 * cfg->n_embd;
     case GPT2_HOOK_PATTERN: return 0;
     default: return cfg->n_embd;   /* z is NH*HS == C */
     }

@@ -2,10 +2,13 @@
  *
  * Accepts model.safetensors or a sharded model.safetensors.index.json, tensor
  * names with or without the "transformer." prefix (save_pretrained vs the
- * official files), and F32/F16/BF16 tensors. F32 tensors are used in place
- * from the mmap (no copy); others are converted to f32 once.
+ * official files), and F32/F16/BF16 tensors. Matrices are used in place from
+ * the mmap in their own dtype (the matmuls convert f16/bf16 on the fly);
+ * vectors (LayerNorms, biases) and wpe are converted to f32 once.
+ * GPT-J and GPT-NeoX tensors are bound in arch_weights.c with the helpers here.
  */
 #include "gpt2.h"
+#include "gpt2_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -68,7 +71,7 @@ static int open_sharded(gpt2_model *m, const char *index_path, char *err) {
 }
 
 /* Find `name` with or without the "transformer." prefix in any shard. */
-static const st_tensor *find_tensor(const gpt2_model *m, const char *name, const st_file **file) {
+const st_tensor *gpt2_find_tensor(const gpt2_model *m, const char *name, const st_file **file) {
     char pre[512];
     snprintf(pre, sizeof pre, "transformer.%s", name);
     for (int i = 0; i < m->n_files; i++) {
@@ -90,9 +93,9 @@ static int all_finite(const float *p, int64_t n) {
 
 /* Bind one weight: check shape, then point into the mmap (f32, aligned) or
    convert into an owned f32 buffer. Rejects NaN/inf. */
-static int bind(gpt2_model *m, const char *name, int ndim, int64_t d0, int64_t d1, const float **out, char *err) {
+int gpt2_bind_f32(gpt2_model *m, const char *name, int ndim, int64_t d0, int64_t d1, const float **out, char *err) {
     const st_file *f = NULL;
-    const st_tensor *t = find_tensor(m, name, &f);
+    const st_tensor *t = gpt2_find_tensor(m, name, &f);
     if (!t) return ss_fail(err, SS_EINPUT, "%s: missing tensor '%s' (also tried 'transformer.%s')", m->dir, name, name);
     int64_t shape[2] = {d0, d1};
     int rc = st_check_shape(f, t, ndim, shape, err);
@@ -124,6 +127,45 @@ static int bind(gpt2_model *m, const char *name, int ndim, int64_t d0, int64_t d
     return SS_OK;
 }
 
+/* 1 if no NaN/inf among n half-precision values (exponent bits all ones). */
+static int all_finite_half(const uint16_t *p, int64_t n, int dtype) {
+    uint16_t mask = dtype == ST_BF16 ? 0x7f80u : 0x7c00u, bad = 0;
+    for (int64_t i = 0; i < n; i++) bad |= (uint16_t)((p[i] & mask) == mask);
+    return !bad;
+}
+
+int gpt2_bind_mat(gpt2_model *m, const char *name, int64_t d0, int64_t d1, int out_major, gpt2_mat *out, char *err) {
+    const st_file *f = NULL;
+    const st_tensor *t = gpt2_find_tensor(m, name, &f);
+    if (!t) return ss_fail(err, SS_EINPUT, "%s: missing tensor '%s' (also tried 'transformer.%s')", m->dir, name, name);
+    int64_t shape[2] = {d0, d1};
+    int rc = st_check_shape(f, t, 2, shape, err);
+    if (rc) return rc;
+    size_t es = st_dtype_size(t->dtype);
+    if ((t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16) || ((uintptr_t)t->data % es) != 0) {
+        /* f64, or a misaligned tensor: an owned f32 copy */
+        const float *p;
+        if ((rc = gpt2_bind_f32(m, name, 2, d0, d1, &p, err))) return rc;
+        out->data = p;
+        out->dtype = ST_F32;
+        out->out_major = out_major;
+        return SS_OK;
+    }
+    /* big mmap'd matrices are not scanned at load (that would fault in the
+       whole file before the first token); NaN/inf in them surface as
+       non-finite logits, which gpt2_forward reports */
+    if (t->numel <= (1 << 20)) {
+        int ok = t->dtype == ST_F32 ? all_finite(t->data, t->numel) : all_finite_half(t->data, t->numel, t->dtype);
+        if (!ok) return ss_fail(err, SS_EINPUT, "%s: tensor '%s': non-finite value", f->path, t->name);
+    }
+    st_prefault(t);   /* the forward pass reads every weight: map it now, in bulk */
+    out->data = t->data;
+    out->dtype = t->dtype;
+    out->out_major = out_major;
+    m->weight_bytes += (size_t)t->numel * es;
+    return SS_OK;
+}
+
 int gpt2_load(gpt2_model **out, const char *dir, char *err) {
     *out = NULL;
     gpt2_model *m = ss_calloc(1, sizeof *m);
@@ -152,24 +194,37 @@ int gpt2_load(gpt2_model **out, const char *dir, char *err) {
     m->layers = ss_calloc((size_t)L, sizeof(gpt2_layer));
     if (!m->owned || !m->layers) { gpt2_free(m); return ss_fail(err, SS_ERUNTIME, "out of memory"); }
 
-    rc = bind(m, "wte.weight", 2, c->vocab_size, C, &m->wte, err);
-    if (!rc) rc = bind(m, "wpe.weight", 2, c->n_positions, C, &m->wpe, err);
-    if (!rc) rc = bind(m, "ln_f.weight", 1, C, 0, &m->lnf_w, err);
-    if (!rc) rc = bind(m, "ln_f.bias", 1, C, 0, &m->lnf_b, err);
+    if (c->arch != GPT2_ARCH_GPT2) {
+        rc = gpt2_bind_other(m, err);
+        if (rc) { gpt2_free(m); return rc; }
+        *out = m;
+        return SS_OK;
+    }
+    rc = gpt2_bind_mat(m, "wte.weight", c->vocab_size, C, 1, &m->wte, err);
+    m->unembed = m->wte;   /* tied */
+    if (!rc) rc = gpt2_bind_f32(m, "wpe.weight", 2, c->n_positions, C, &m->wpe, err);
+    if (!rc) rc = gpt2_bind_f32(m, "ln_f.weight", 1, C, 0, &m->lnf_w, err);
+    if (!rc) rc = gpt2_bind_f32(m, "ln_f.bias", 1, C, 0, &m->lnf_b, err);
     for (int l = 0; l < L && !rc; l++) {
         gpt2_layer *ly = &m->layers[l];
         struct { const char *suffix; int nd; int64_t d0, d1; const float **dst; } w[] = {
             {"ln_1.weight", 1, C, 0, &ly->ln1_w},          {"ln_1.bias", 1, C, 0, &ly->ln1_b},
-            {"attn.c_attn.weight", 2, C, 3 * C, &ly->attn_w}, {"attn.c_attn.bias", 1, 3 * C, 0, &ly->attn_b},
-            {"attn.c_proj.weight", 2, C, C, &ly->proj_w},  {"attn.c_proj.bias", 1, C, 0, &ly->proj_b},
+            {"attn.c_attn.bias", 1, 3 * C, 0, &ly->attn_b}, {"attn.c_proj.bias", 1, C, 0, &ly->proj_b},
             {"ln_2.weight", 1, C, 0, &ly->ln2_w},          {"ln_2.bias", 1, C, 0, &ly->ln2_b},
-            {"mlp.c_fc.weight", 2, C, 4 * C, &ly->fc_w},   {"mlp.c_fc.bias", 1, 4 * C, 0, &ly->fc_b},
-            {"mlp.c_proj.weight", 2, 4 * C, C, &ly->fcp_w}, {"mlp.c_proj.bias", 1, C, 0, &ly->fcp_b},
+            {"mlp.c_fc.bias", 1, 4 * C, 0, &ly->fc_b},     {"mlp.c_proj.bias", 1, C, 0, &ly->fcp_b},
         };
+        struct { const char *suffix; int64_t d0, d1; gpt2_mat *dst; } mw[] = {
+            {"attn.c_attn.weight", C, 3 * C, &ly->attn_w}, {"attn.c_proj.weight", C, C, &ly->proj_w},
+            {"mlp.c_fc.weight", C, 4 * C, &ly->fc_w},      {"mlp.c_proj.weight", 4 * C, C, &ly->fcp_w},
+        };
+        char name[256];
         for (size_t i = 0; i < sizeof w / sizeof w[0] && !rc; i++) {
-            char name[256];
             snprintf(name, sizeof name, "h.%d.%s", l, w[i].suffix);
-            rc = bind(m, name, w[i].nd, w[i].d0, w[i].d1, w[i].dst, err);
+            rc = gpt2_bind_f32(m, name, w[i].nd, w[i].d0, w[i].d1, w[i].dst, err);
+        }
+        for (size_t i = 0; i < sizeof mw / sizeof mw[0] && !rc; i++) {
+            snprintf(name, sizeof name, "h.%d.%s", l, mw[i].suffix);
+            rc = gpt2_bind_mat(m, name, mw[i].d0, mw[i].d1, 0, mw[i].dst, err);
         }
     }
     if (rc) { gpt2_free(m); return rc; }

@@ -14,10 +14,15 @@
 #include <pcre2.h>
 
 #include <limits.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
 
 #include "common.h"
 #include "tokenizer.h"
@@ -44,6 +49,13 @@ struct tokenizer {
     size_t merges_cap;     /* power of two */
     int n_merges;
     pcre2_code *re;        /* compiled pre-tokenizer regex */
+    /* tokenizer.json only (tok_load_json) */
+    struct { char *text; size_t len; int id; } *added;   /* added/special tokens, cut out first */
+    int n_added;
+    int json;              /* loaded from tokenizer.json: only its added tokens are cut out */
+    int nfc;               /* normalizer NFC */
+    int model_vocab;       /* ids in [n_vocab, model_vocab) decode to nothing (tok_set_model_vocab) */
+    int prefix_space;      /* ByteLevel add_prefix_space */
 };
 
 /* ----------------------------------------------------------------------------
@@ -278,6 +290,8 @@ void tok_free(tokenizer *t) {
     free(t->offs);
     free(t->merges);
     pcre2_code_free(t->re);
+    for (int i = 0; i < t->n_added; i++) free(t->added[i].text);
+    free(t->added);
     free(t);
 }
 
@@ -376,12 +390,19 @@ static int js_number(jscan *s, double *v) {
 /* Parse vocab.json: ids must be exactly 0 .. n-1, each once. Fills t->bytes/
  * offs and the string map, whose keys point into *buf_out (the file buffer,
  * which the caller frees after loading merges). */
+static int load_vocab_buf(tokenizer *t, const char *path, char *buf, size_t len, int need_eot, str_map *map, char *err);
+
 static int load_vocab(tokenizer *t, const char *path, char **buf_out, str_map *map, char *err) {
     char *buf = NULL;
     size_t len = 0;
     int rc = ss_read_file(path, &buf, &len, err);
     if (rc != SS_OK) return rc;
     *buf_out = buf;
+    return load_vocab_buf(t, path, buf, len, 1, map, err);
+}
+
+/* The vocabulary object in buf (kept: the map points into it). */
+static int load_vocab_buf(tokenizer *t, const char *path, char *buf, size_t len, int need_eot, str_map *map, char *err) {
     jscan s = {buf, buf + len};
 #define NOT_JSON() ss_fail(err, SS_EINPUT, "%s: not valid JSON (near byte %ld)", path, (long)(s.p - buf))
     js_ws(&s);
@@ -504,18 +525,26 @@ static int load_vocab(tokenizer *t, const char *path, char **buf_out, str_map *m
             return ss_fail(err, SS_EINPUT, "%s: no token for byte 0x%02x (\"%.*s\")", path, b, sl, s1);
     }
     t->eot_id = str_find(map, EOT_TEXT, EOT_LEN);
-    if (t->eot_id < 0) return ss_fail(err, SS_EINPUT, "%s: no \"%s\" token", path, EOT_TEXT);
+    if (t->eot_id < 0 && need_eot) return ss_fail(err, SS_EINPUT, "%s: no \"%s\" token", path, EOT_TEXT);
     return SS_OK;
 }
 
 /* Parse merges.txt: an optional "#version" line, then one merge per line,
  * "A B" (two vocab tokens separated by one space); A, B and AB must all be in
  * the vocabulary. Line order is the rank. LF or CRLF; blank lines are skipped. */
+static int load_merges_buf(tokenizer *t, const char *path, char *buf, size_t len, const str_map *map, char *err);
+
 static int load_merges(tokenizer *t, const char *path, const str_map *map, char *err) {
     char *buf = NULL;
     size_t len = 0;
     int rc = ss_read_file(path, &buf, &len, err);
     if (rc != SS_OK) return rc;
+    return load_merges_buf(t, path, buf, len, map, err);
+}
+
+/* merges.txt's text in buf (freed here). */
+static int load_merges_buf(tokenizer *t, const char *path, char *buf, size_t len, const str_map *map, char *err) {
+    int rc;
 
     /* Size the table from the line count (load factor <= 0.5). */
     size_t lines = 1;
@@ -597,6 +626,7 @@ int tok_load(tokenizer **out, const char *vocab_json_path, const char *merges_tx
 }
 
 int tok_vocab_size(const tokenizer *t) { return t->n_vocab; }
+void tok_set_model_vocab(tokenizer *t, int model_vocab) { t->model_vocab = model_vocab; }
 int tok_eot_id(const tokenizer *t) { return t->eot_id; }
 size_t tok_max_token_bytes(const tokenizer *t) { return t->max_tok_len; }
 
@@ -752,6 +782,171 @@ static int encode_segment(const tokenizer *t, const unsigned char *s, size_t len
     return 0;
 }
 
+/* tokenizer.json's normalizer (NFC, by ICU) and ByteLevel's add_prefix_space
+   on one segment between added tokens. 0, -1 out of memory, -2 failure. */
+static int normalize_segment(const tokenizer *t, const unsigned char *s, size_t len, unsigned char **out, size_t *out_len) {
+    unsigned char *res = NULL;
+    size_t rl = 0;
+    if (t->nfc) {
+        UErrorCode st = U_ZERO_ERROR;
+        const UNormalizer2 *n2 = unorm2_getNFCInstance(&st);
+        int32_t ul = 0;
+        UChar *u = malloc((len + 1) * sizeof(UChar)), *v = NULL;
+        if (!u) return -1;
+        u_strFromUTF8(u, (int32_t)len + 1, &ul, (const char *)s, (int32_t)len, &st);
+        int32_t cap = 3 * ul + 16, vl = 0, bl = 0;
+        v = malloc((size_t)cap * sizeof(UChar));
+        if (v && U_SUCCESS(st)) vl = unorm2_normalize(n2, u, ul, v, cap, &st);
+        res = v ? malloc((size_t)vl * 3 + 2) : NULL;
+        if (res && U_SUCCESS(st)) u_strToUTF8((char *)res + 1, vl * 3 + 1, &bl, v, vl, &st);
+        free(u);
+        free(v);
+        if (!res) return -1;
+        if (U_FAILURE(st)) { free(res); return -2; }
+        rl = (size_t)bl;
+    } else {
+        res = malloc(len + 2);
+        if (!res) return -1;
+        memcpy(res + 1, s, len);
+        rl = len;
+    }
+    /* res + 1 holds the text; res[0] is room for the prefix space */
+    if (t->prefix_space && rl > 0 && res[1] != ' ') { res[0] = ' '; rl++; }
+    else memmove(res, res + 1, rl);
+    *out = res;
+    *out_len = rl;
+    return 0;
+}
+
+static int json_null_or(const cJSON *v, const char *want) {
+    return !v || cJSON_IsNull(v) || (want && cJSON_IsString(v) && strcmp(v->valuestring, want) == 0);
+}
+
+int tok_load_json(tokenizer **out, const char *path, char *err) {
+    *out = NULL;
+    char *text = NULL;
+    int rc = ss_read_file(path, &text, NULL, err);
+    if (rc) return rc;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    tokenizer *t = calloc(1, sizeof(tokenizer));
+    cJSON *vocab = NULL;
+    char *vbuf = NULL, *mbuf = NULL;
+    str_map map = {0};
+    if (!t) { cJSON_Delete(root); return ss_fail(err, SS_ERUNTIME, "tokenizer: out of memory"); }
+    t->json = 1;
+#define FAIL(...) do { rc = ss_fail(err, SS_EINPUT, __VA_ARGS__); goto done; } while (0)
+    if (!cJSON_IsObject(root)) FAIL("%s: not a JSON object", path);
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (!cJSON_IsObject(model)) FAIL("%s: missing object 'model'", path);
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(model, "type");
+    if (!json_null_or(ty, "BPE")) FAIL("%s: field 'model.type' must be 'BPE' (byte-level BPE is what saesteer reads)", path);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback")) ||
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "ignore_merges")))
+        FAIL("%s: fields 'model.byte_fallback' / 'model.ignore_merges' = true are not supported", path);
+    const char *nulls[] = {"dropout", "continuing_subword_prefix", "end_of_word_suffix"};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, nulls[i]);
+        if (!json_null_or(v, "") && !(cJSON_IsNumber(v) && v->valuedouble == 0))
+            FAIL("%s: field 'model.%s' must be null", path, nulls[i]);
+    }
+    /* normalizer: none or NFC */
+    const cJSON *nz = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
+    if (cJSON_IsObject(nz)) {
+        const cJSON *nt = cJSON_GetObjectItemCaseSensitive(nz, "type");
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(nz, "normalizers");
+        if (cJSON_IsString(nt) && strcmp(nt->valuestring, "NFC") == 0) t->nfc = 1;
+        else if (!(cJSON_IsString(nt) && strcmp(nt->valuestring, "Sequence") == 0 && cJSON_GetArraySize(seq) == 0))
+            FAIL("%s: field 'normalizer' is '%.32s'; supported: null, NFC", path, cJSON_IsString(nt) ? nt->valuestring : "?");
+    } else if (!json_null_or(nz, NULL)) FAIL("%s: field 'normalizer' must be null or an object", path);
+    /* pre-tokenizer: ByteLevel (alone or the one member of a Sequence) with its GPT-2 regex */
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+    const cJSON *ptt = pt ? cJSON_GetObjectItemCaseSensitive(pt, "type") : NULL;
+    if (cJSON_IsString(ptt) && strcmp(ptt->valuestring, "Sequence") == 0) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(pt, "pretokenizers");
+        pt = cJSON_GetArraySize(arr) == 1 ? cJSON_GetArrayItem(arr, 0) : NULL;
+        ptt = pt ? cJSON_GetObjectItemCaseSensitive(pt, "type") : NULL;
+    }
+    if (!cJSON_IsString(ptt) || strcmp(ptt->valuestring, "ByteLevel") != 0)
+        FAIL("%s: field 'pre_tokenizer' must be ByteLevel (GPT-2-style byte-level BPE)", path);
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pt, "use_regex")))
+        FAIL("%s: field 'pre_tokenizer.use_regex' = false is not supported", path);
+    t->prefix_space = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pt, "add_prefix_space"));
+    /* vocabulary: model.vocab plus the added tokens it lacks */
+    const cJSON *mv = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    if (!cJSON_IsObject(mv)) FAIL("%s: missing object 'model.vocab'", path);
+    vocab = cJSON_Duplicate(mv, 1);
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    if (at && !cJSON_IsArray(at)) FAIL("%s: field 'added_tokens' must be an array", path);
+    int na = cJSON_GetArraySize(at);
+    t->added = ss_calloc((size_t)(na ? na : 1), sizeof *t->added);
+    if (!vocab || !t->added) { rc = ss_fail(err, SS_ERUNTIME, "tokenizer: out of memory"); goto done; }
+    for (int i = 0; i < na; i++) {
+        const cJSON *a = cJSON_GetArrayItem(at, i);
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(a, "content"), *id = cJSON_GetObjectItemCaseSensitive(a, "id");
+        if (!cJSON_IsString(c) || !c->valuestring[0] || !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 1 << 24 ||
+            id->valuedouble != floor(id->valuedouble))
+            FAIL("%s: added_tokens[%d]: needs a non-empty 'content' and an integer 'id'", path, i);
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "single_word")) || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "lstrip")) ||
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "rstrip")))
+            FAIL("%s: added_tokens[%d] ('%.32s'): single_word / lstrip / rstrip are not supported", path, i, c->valuestring);
+        size_t cl = strlen(c->valuestring);
+        if (!ss_utf8_valid(c->valuestring, cl)) FAIL("%s: added_tokens[%d]: content is not valid UTF-8", path, i);
+        const cJSON *have = cJSON_GetObjectItemCaseSensitive(vocab, c->valuestring);
+        if (have && (!cJSON_IsNumber(have) || have->valuedouble != id->valuedouble))
+            FAIL("%s: added_tokens[%d] ('%.32s') has id %d but model.vocab says otherwise", path, i, c->valuestring, (int)id->valuedouble);
+        if (!have) cJSON_AddNumberToObject(vocab, c->valuestring, id->valuedouble);
+        t->added[t->n_added].text = strdup(c->valuestring);
+        t->added[t->n_added].len = cl;
+        t->added[t->n_added].id = (int)id->valuedouble;
+        if (!t->added[t->n_added].text) { rc = ss_fail(err, SS_ERUNTIME, "tokenizer: out of memory"); goto done; }
+        t->n_added++;
+    }
+    vbuf = cJSON_PrintUnformatted(vocab);
+    if (!vbuf) { rc = ss_fail(err, SS_ERUNTIME, "tokenizer: out of memory"); goto done; }
+    if ((rc = load_vocab_buf(t, path, vbuf, strlen(vbuf), 0, &map, err))) goto done;
+    /* merges: ["a", "b"] pairs (tokenizers >= 0.20) or "a b" strings (older) -> merges.txt text */
+    const cJSON *mg = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    if (!cJSON_IsArray(mg)) FAIL("%s: missing array 'model.merges'", path);
+    size_t cap = 16, ml = 0;
+    for (const cJSON *e = mg->child; e; e = e->next) {
+        if (cJSON_IsString(e)) cap += strlen(e->valuestring) + 1;
+        else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) && cJSON_IsString(e->child->next))
+            cap += strlen(e->child->valuestring) + strlen(e->child->next->valuestring) + 2;
+        else FAIL("%s: model.merges: each merge must be \"a b\" or [\"a\", \"b\"]", path);
+    }
+    mbuf = malloc(cap);
+    if (!mbuf) { rc = ss_fail(err, SS_ERUNTIME, "tokenizer: out of memory"); goto done; }
+    for (const cJSON *e = mg->child; e; e = e->next) {
+        if (cJSON_IsString(e)) ml += (size_t)sprintf(mbuf + ml, "%s\n", e->valuestring);
+        else {
+            if (strchr(e->child->valuestring, ' ') || strchr(e->child->next->valuestring, ' ') ||
+                strchr(e->child->valuestring, '\n') || strchr(e->child->next->valuestring, '\n'))
+                FAIL("%s: model.merges: a merge symbol contains a space or newline", path);
+            ml += (size_t)sprintf(mbuf + ml, "%s %s\n", e->child->valuestring, e->child->next->valuestring);
+        }
+    }
+    rc = load_merges_buf(t, path, mbuf, ml, &map, err);
+    mbuf = NULL;   /* load_merges_buf frees it */
+    if (rc) goto done;
+    int ecode;
+    PCRE2_SIZE eoff;
+    t->re = pcre2_compile((PCRE2_SPTR)GPT2_PATTERN, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ecode, &eoff, NULL);
+    if (!t->re) { rc = ss_fail(err, SS_ERUNTIME, "tokenizer: regex failed to compile at %zu", (size_t)eoff); goto done; }
+    pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE);
+    if (t->n_added == 0) { free(t->added); t->added = NULL; }
+#undef FAIL
+done:
+    str_map_free(&map);
+    free(vbuf);
+    free(mbuf);
+    cJSON_Delete(vocab);
+    cJSON_Delete(root);
+    if (rc) { tok_free(t); return rc; }
+    *out = t;
+    return SS_OK;
+}
+
 int tok_encode(const tokenizer *t, const char *text, size_t len, int **ids, int *n_ids, char *err) {
     *ids = NULL;
     *n_ids = 0;
@@ -768,16 +963,36 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, int **ids, int 
      * pre-tokenized on their own (a lookahead never sees past a cut). */
     size_t seg = 0;
     while (rc == 0 && seg <= len) {
-        size_t cut = len;
-        for (const unsigned char *q = s + seg; (q = memchr(q, '<', (size_t)(s + len - q))) != NULL; q++) {
-            if ((size_t)(s + len - q) >= EOT_LEN && memcmp(q, EOT_TEXT, EOT_LEN) == 0) {
-                cut = (size_t)(q - s);
-                break;
+        size_t cut = len, cut_len = EOT_LEN;
+        int cut_id = t->eot_id;
+        if (t->json) {    /* tokenizer.json: the leftmost, then longest, added token */
+            for (size_t q = seg; q < len && cut == len; q++)
+                for (int a = 0; a < t->n_added; a++)
+                    if (t->added[a].len <= len - q && memcmp(s + q, t->added[a].text, t->added[a].len) == 0 &&
+                        (cut == len || t->added[a].len > cut_len)) {
+                        cut = q;
+                        cut_len = t->added[a].len;
+                        cut_id = t->added[a].id;
+                    }
+        } else {
+            for (const unsigned char *q = s + seg; (q = memchr(q, '<', (size_t)(s + len - q))) != NULL; q++) {
+                if ((size_t)(s + len - q) >= EOT_LEN && memcmp(q, EOT_TEXT, EOT_LEN) == 0) {
+                    cut = (size_t)(q - s);
+                    break;
+                }
             }
         }
-        rc = encode_segment(t, s + seg, cut - seg, md, &w);
-        if (rc == 0 && cut < len) rc = push_id(&w, t->eot_id);
-        seg = cut + EOT_LEN;   /* past the end when there was no cut */
+        if (cut > seg && (t->nfc || t->prefix_space)) {
+            unsigned char *norm = NULL;
+            size_t nl = 0;
+            rc = normalize_segment(t, s + seg, cut - seg, &norm, &nl);
+            if (rc == 0) rc = encode_segment(t, norm, nl, md, &w);
+            free(norm);
+        } else {
+            rc = encode_segment(t, s + seg, cut - seg, md, &w);
+        }
+        if (rc == 0 && cut < len) rc = push_id(&w, cut_id);
+        seg = cut + cut_len;   /* past the end when there was no cut */
     }
     pcre2_match_data_free(md);
     free(w.sym); free(w.prev); free(w.next); free(w.alive); free(w.heap);
@@ -797,6 +1012,7 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, int **ids, int 
 int tok_stream_feed(const tokenizer *t, tok_stream *s, int id, char *out, size_t outcap, size_t *outlen) {
     *outlen = 0;
     size_t n;
+    if (id >= t->n_vocab && id < t->model_vocab) { if (outcap) out[0] = 0; return SS_OK; }   /* a padding row */
     const unsigned char *b = (const unsigned char *)tok_token_bytes(t, id, &n);
     if (!b) return SS_EINPUT;
     /* Dry run on a copy of the state: does the output (plus a NUL) fit? */
@@ -837,6 +1053,7 @@ int tok_decode_len(const tokenizer *t, const int *ids, int n, char **text, size_
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         size_t l;
+        if (ids[i] >= t->n_vocab && ids[i] < t->model_vocab) continue;   /* a padding row: no text */
         if (!tok_token_bytes(t, ids[i], &l))
             return ss_fail(err, SS_EINPUT, "ids: id %d at position %d is out of range 0..%d",
                            ids[i], i, t->n_vocab - 1);
@@ -848,6 +1065,7 @@ int tok_decode_len(const tokenizer *t, const int *ids, int n, char **text, size_
     size_t w = 0, l = 0;
     for (int i = 0; i < n; i++) {
         const unsigned char *b = (const unsigned char *)tok_token_bytes(t, ids[i], &l);
+        if (!b) continue;   /* a padding row (checked above) */
         for (size_t k = 0; k < l; k++) w += utf8_push_byte(&s, b[k], out + w);
     }
     tok_stream_flush(&s, out + w, 4, &l);

@@ -29,6 +29,13 @@ typedef struct tokenizer tokenizer;
  * the field, and the return is SS_EINPUT (malformed file) or SS_ERUNTIME. */
 int tok_load(tokenizer **out, const char *vocab_json_path, const char *merges_txt_path, char *err);
 void tok_free(tokenizer *t);
+/* Load an HF tokenizers tokenizer.json (GPT-NeoX / Pythia ship only this):
+ * model BPE with merges as ["a", "b"] pairs or "a b" strings, normalizer null
+ * or NFC (applied with ICU), pre_tokenizer ByteLevel (add_prefix_space either
+ * way, GPT-2 regex), added_tokens (special or not) cut out of the raw text
+ * first, leftmost then longest, as HF does. tok_eot_id is -1 if it has no
+ * "<|endoftext|>". Anything else gets SS_EINPUT naming the field. */
+int tok_load_json(tokenizer **out, const char *path, char *err);
 
 /* Encode len bytes of UTF-8 text (need not be NUL-terminated; may contain NUL).
  * On success *ids is a malloc'd array the caller frees (NULL when *n_ids == 0).
@@ -36,6 +43,10 @@ void tok_free(tokenizer *t);
 int tok_encode(const tokenizer *t, const char *text, size_t len, int **ids, int *n_ids, char *err);
 
 int tok_vocab_size(const tokenizer *t);  /* number of ids: 50257 for GPT-2 */
+/* The model's vocab_size when it is larger than the tokenizer's (GPT-J 50400,
+   Pythia 50304: padding rows): decoding those ids gives no text, as HF's
+   decode does, instead of an error. */
+void tok_set_model_vocab(tokenizer *t, int model_vocab);
 int tok_eot_id(const tokenizer *t);      /* id of <|endoftext|>: 50256 for GPT-2 */
 size_t tok_max_token_bytes(const tokenizer *t); /* longest token, in raw bytes */
 

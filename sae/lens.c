@@ -116,7 +116,9 @@ int lens_run(const gpt2_model *m, const int *tokens, int T, int pos, int cached_
         } else {
             gpt2_layernorm(y, x, m->lnf_w, m->lnf_b, 1, C, c->ln_eps);
         }
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, m->wte, C, y, 1, 0.0f, logits, 1);
+        gpt2_unembed_dirs(m, y, 1, logits);
+        if (m->unembed_b)   /* GPT-J's lm_head bias is part of the logits */
+            for (int i = 0; i < V; i++) logits[i] += m->unembed_b[i];
         for (int i = 0; i < V; i++)
             if (!isfinite(logits[i])) { rc = ss_fail(err, SS_EINPUT, "%s: non-finite logits in the lens", m->dir); goto fail; }
         log_softmax_inplace(logits, V);
@@ -149,7 +151,7 @@ int unembed_scores(const gpt2_model *m, const float *v, int ln_f, float *out, ch
     if (!y) return ss_fail(err, SS_ERUNTIME, "unembed: out of memory");
     if (ln_f) gpt2_layernorm(y, v, m->lnf_w, m->lnf_b, 1, C, m->cfg.ln_eps);
     else memcpy(y, v, (size_t)C * sizeof(float));
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, m->wte, C, y, 1, 0.0f, out, 1);
+    gpt2_unembed_dirs(m, y, 1, out);   /* W_U only: a direction's scores carry no bias */
     free(y);
     for (int i = 0; i < V; i++)
         if (!isfinite(out[i])) return ss_fail(err, SS_EINPUT, "unembed: non-finite score for token %d", i);

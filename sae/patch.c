@@ -81,12 +81,18 @@ static int patch_hook(void *ctx, const gpt2_hook_point *hp, float *act, int T, i
 static double metric(const gpt2_model *m, const patch_spec *sp, const float *row, float *logits) {
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     if (sp->metric == PATCH_LOGDIFF) {
-        const float *a = m->wte + (size_t)sp->answer * C, *w = m->wte + (size_t)sp->wrong * C;
+        /* logits buffer (V >= 2C) doubles as room for the two unembedding rows */
+        float *a = logits, *w = logits + C;
+        gpt2_mat_row(&m->unembed, sp->answer, C, a);
+        gpt2_mat_row(&m->unembed, sp->wrong, C, w);
         double d = 0;
         for (int i = 0; i < C; i++) d += (double)row[i] * ((double)a[i] - (double)w[i]);
+        if (m->unembed_b) d += (double)m->unembed_b[sp->answer] - (double)m->unembed_b[sp->wrong];
         return d;
     }
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, m->wte, C, row, 1, 0.0f, logits, 1);
+    gpt2_unembed_dirs(m, row, 1, logits);
+    if (m->unembed_b)
+        for (int i = 0; i < V; i++) logits[i] += m->unembed_b[i];
     double mx = logits[0];
     for (int i = 1; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
     double sum = 0;

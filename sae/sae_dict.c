@@ -144,8 +144,27 @@ int sae_load(sae_dict **out, const char *path, char *err) {
     return sae_load_h5(out, path, err);
 }
 
+/* The architecture a SAELens / TransformerLens model name belongs to, or -1
+   when the name says nothing we know (custom names pass unchecked). */
+static int name_arch(const char *name) {
+    char low[256];
+    size_t n = 0;
+    for (; name[n] && n < sizeof low - 1; n++) low[n] = (char)(name[n] >= 'A' && name[n] <= 'Z' ? name[n] + 32 : name[n]);
+    low[n] = 0;
+    const char *base = strrchr(low, '/');   /* "EleutherAI/pythia-70m" */
+    base = base ? base + 1 : low;
+    if (strstr(base, "pythia") || strstr(base, "neox")) return GPT2_ARCH_NEOX;
+    if (!strncmp(base, "gpt-j", 5) || !strncmp(base, "gptj", 4)) return GPT2_ARCH_GPTJ;
+    if (!strncmp(base, "gpt2", 4) || !strncmp(base, "gpt-2", 5) || strstr(base, "-gpt2")) return GPT2_ARCH_GPT2;
+    return -1;
+}
+
 int sae_check_model(const sae_dict *d, const gpt2_config *cfg, gpt2_hook_point *hp, char *err) {
     char e2[SS_ERRLEN];
+    int na = name_arch(d->model_name);
+    if (na >= 0 && na != cfg->arch)
+        return ss_fail(err, SS_EINPUT, "%s: field 'model_name' is '%.64s', a %s model, but the loaded model is %s", d->path,
+                       d->model_name, gpt2_arch_name(na), gpt2_arch_name(cfg->arch));
     if (gpt2_hook_parse(cfg, d->hook_name, hp, e2) != SS_OK)
         return ss_fail(err, SS_EINPUT, "%s: field 'hook_name': %s", d->path, e2);
     if (hp->kind == GPT2_HOOK_PATTERN)

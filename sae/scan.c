@@ -255,8 +255,7 @@ int scan_logit_effects(scan_state *sc, char *err) {
     }
     for (int i0 = 0; i0 < S; i0 += B) {
         int nb = S - i0 < B ? S - i0 : B;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, V, C, 1.0f, sc->d->W_dec + (size_t)i0 * C, C,
-                    sc->m->wte, C, 0.0f, buf, V);
+        gpt2_unembed_dirs(sc->m, sc->d->W_dec + (size_t)i0 * C, nb, buf);
         for (int r = 0; r < nb; r++) {
             size_t o = (size_t)(i0 + r) * NL;
             select_n(buf + (size_t)r * V, V, NL, 1.0f, sc->top_ids + o, sc->top_val + o);

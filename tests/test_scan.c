@@ -480,7 +480,9 @@ static void test_scan_logits(void) {
     for (int i = 0; i < d->d_sae; i++) {
         for (int v = 0; v < MV; v++) {
             double s = 0;
-            for (int j = 0; j < MC; j++) s += (double)d->W_dec[(size_t)i * MC + j] * MODEL->wte[(size_t)v * MC + j];
+            float wv[MC];
+            gpt2_mat_row(&MODEL->wte, v, MC, wv);
+            for (int j = 0; j < MC; j++) s += (double)d->W_dec[(size_t)i * MC + j] * wv[j];
             row[v] = s;
         }
         for (int j = 0; j < 7; j++) {

@@ -124,6 +124,26 @@ def main():
     added["<|pad|>"] = len(added)
     put(d, "seed_added_token", json.dumps(added, ensure_ascii=False) + "\n#merges\n" + mtext)
 
+    # ------------------------------------------------------- tokenizer.json
+    d = os.path.join(out, "tokenizer_json")
+    tj = {"version": "1.0", "added_tokens": [
+              {"id": len(vocab), "content": "<|pad|>", "single_word": False, "lstrip": False, "rstrip": False,
+               "normalized": False, "special": True},
+              {"id": len(vocab) + 1, "content": "  ", "single_word": False, "lstrip": False, "rstrip": False,
+               "normalized": True, "special": False}],
+          "normalizer": {"type": "NFC"},
+          "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+          "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                    "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                    "vocab": vocab, "merges": [[x, y] for x, y in merges]}}
+    put(d, "seed_lists", json.dumps(tj, ensure_ascii=False))
+    tj["model"]["merges"] = [x + " " + y for x, y in merges]
+    tj["normalizer"] = None
+    tj["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [{"type": "ByteLevel", "add_prefix_space": True}]}
+    put(d, "seed_strings_prefix", json.dumps(tj, ensure_ascii=False))
+    for p in fixtures(["tokenizer.json"]):
+        put(d, "fixture_" + os.path.basename(os.path.dirname(p)), open(p, "rb").read())
+
     # ------------------------------------------------------------- tokenize
     d = os.path.join(out, "tokenize")
     texts = ["Hello world", "It's what they'd've done, isn't it? I'll, we're, you've, I'm",
