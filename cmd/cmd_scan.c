@@ -220,7 +220,7 @@ static int write_latents_json(FILE *f, const scan_state *sc, const tokenizer *to
         fprintf(f, ",\"n_active\":%lld,\"density\":", (long long)na);
         jnum(f, sc->n_tokens ? (double)na / (double)sc->n_tokens : 0);
         fputs(",\"max_act\":", f); jnum(f, sc->max_act[i]);
-        fputs(",\"mean_act\":", f); jnum(f, na ? sc->sum_act[i] / (double)na : 0);
+        fputs(",\"mean_act\":", f); jnum(f, na ? scan_sum_act(sc, i) / (double)na : 0);
         const uint32_t *h = sc->hist + (size_t)i * SCAN_HIST_BINS;
         int lo = 0, hi = SCAN_HIST_BINS - 1;
         while (lo < SCAN_HIST_BINS && !h[lo]) lo++;

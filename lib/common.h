@@ -63,5 +63,42 @@ int ss_utf8_valid(const char *s, size_t len);
 
 /* sha256 of a file as 64 hex chars + NUL. */
 int ss_sha256_file(const char *path, char hex[65], char *err);
+/* sha256 of a stream of bytes: init, update..., hex (which ends it). */
+typedef struct { uint64_t opaque[14]; } ss_sha256;
+void ss_sha256_init(ss_sha256 *h);
+void ss_sha256_update(ss_sha256 *h, const void *p, size_t n);
+void ss_sha256_hex(ss_sha256 *h, char hex[65]);
+
+/* Growable byte buffer (zero-initialise; ss_buf_put returns -1 when out of memory). */
+typedef struct { unsigned char *data; size_t len, cap; } ss_buf;
+int ss_buf_put(ss_buf *b, const void *p, size_t n);
+void ss_buf_free(ss_buf *b);
+
+/* Exact sums of non-negative floats, so that partial sums merge to the same
+   bits in any order: a float v = m * 2^(e-150) is added as the integer m
+   shifted to bit e-1 of a 384-bit fixed-point number (bit 0 = 2^-149; 277
+   bits cover every float, 64 more any count of additions). The top bit of
+   the last word marks +inf. ss_xsum_value rounds the integer to a double
+   the same way every time. */
+#define SS_XSUM_WORDS 6
+#define SS_XSUM_INF (1ULL << 63)
+static inline void ss_xsum_add(uint64_t *w, float v) {   /* v >= 0 */
+    union { float f; uint32_t u; } b = {v};
+    uint32_t e = (b.u >> 23) & 0xff, m = b.u & 0x7fffff;
+    if (e == 0xff) { w[SS_XSUM_WORDS - 1] |= SS_XSUM_INF; return; }
+    if (e) m |= 0x800000; else e = 1;
+    unsigned p = e - 1, k = p >> 6, s = p & 63;
+    unsigned __int128 add = (unsigned __int128)m << s;
+    unsigned __int128 lo = (unsigned __int128)w[k] + (uint64_t)add;
+    w[k] = (uint64_t)lo;
+    unsigned __int128 c = (lo >> 64) + (uint64_t)(add >> 64);
+    for (unsigned j = k + 1; c && j < SS_XSUM_WORDS; j++) {
+        c += w[j];
+        w[j] = (uint64_t)c;
+        c >>= 64;
+    }
+}
+void ss_xsum_merge(uint64_t *a, const uint64_t *b);   /* a += b */
+double ss_xsum_value(const uint64_t *w);
 
 #endif

@@ -363,7 +363,7 @@ static int ref_bin(float v) {
 static void check_scan(sae_dict *d, int window, int K, int R, int64_t max_tokens) {
     char err[SS_ERRLEN];
     const int S = d->d_sae, C = d->d_in, bos = d->prepend_bos;
-    scan_opts o = {K, R, window, max_tokens, 5, NULL, NULL};
+    scan_opts o = {K, R, window, max_tokens, 5, NULL, NULL, 0};
     scan_state *sc;
     CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d, MODEL, &o, err), SS_OK);
     int rc = scan_file(sc, TOK, TEXT_PATH, err);
@@ -470,7 +470,7 @@ static void test_scan_bruteforce(void) {
 static void test_scan_logits(void) {
     char err[SS_ERRLEN];
     sae_dict *d = make_dict(SAE_STANDARD, 70, "blocks.1.hook_resid_pre", 0, 1, 0);   /* 70: a partial block of 64 */
-    scan_opts o = {3, 2, 20, 100, 7, NULL, NULL};
+    scan_opts o = {3, 2, 20, 100, 7, NULL, NULL, 0};
     scan_state *sc;
     CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d, MODEL, &o, err), SS_OK);
     CU_ASSERT_EQUAL_FATAL(scan_logit_effects(sc, err), SS_OK);
@@ -523,7 +523,7 @@ static void test_scan_stop_and_errors(void) {
     char err[SS_ERRLEN];
     sae_dict *d = make_dict(SAE_STANDARD, 16, "blocks.1.hook_resid_pre", 1, 1, 16);
     int left = 2;
-    scan_opts o = {3, 2, 0, 0, 5, stop_after, &left};
+    scan_opts o = {3, 2, 0, 0, 5, stop_after, &left, 0};
     scan_state *sc;
     CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d, MODEL, &o, err), SS_OK);
     CU_ASSERT_EQUAL(scan_file(sc, TOK, TEXT_PATH, err), SS_OK);
@@ -534,7 +534,7 @@ static void test_scan_stop_and_errors(void) {
     /* a stop while computing logit effects */
     sae_dict *d2 = make_dict(SAE_STANDARD, 200, "blocks.1.hook_resid_pre", 1, 1, 16);
     int calls = 0;
-    scan_opts o2 = {3, 2, 0, 50, 5, stop_in_phase, &calls};
+    scan_opts o2 = {3, 2, 0, 50, 5, stop_in_phase, &calls, 0};
     CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d2, MODEL, &o2, err), SS_OK);
     CU_ASSERT_EQUAL(scan_file(sc, TOK, TEXT_PATH, err), SS_OK);
     CU_ASSERT_EQUAL(sc->stopped, 0);
