@@ -1,7 +1,9 @@
 /* common.c - errors, files, atomic outputs, small utilities. */
 #include "common.h"
 
+#include <cblas.h>
 #include <errno.h>
+#include <sched.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -287,4 +289,56 @@ double ss_xsum_value(const uint64_t *w) {
     double d = 0;
     for (int k = SS_XSUM_WORDS - 1; k >= 0; k--) d += ldexp((double)w[k], 64 * k - 149);
     return d;
+}
+
+/* ---- threads and ordered sums for corpus work ---- */
+int ss_cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int ss_blas_single_begin(void) {
+    int prev = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return prev;
+}
+
+void ss_blas_single_end(int prev) { openblas_set_num_threads(prev > 0 ? prev : 1); }
+
+static int by_key(const void *a, const void *b, void *ctx) {
+    const int64_t *key = ctx;
+    int64_t x = key[*(const int64_t *)a], y = key[*(const int64_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+double ss_sum_in_order(const double *x, const int64_t *key, int64_t n, int stride) {
+    int sorted = 1;
+    for (int64_t i = 1; i < n && sorted; i++) sorted = key[i - 1] < key[i];
+    double s = 0;
+    if (sorted) {
+        for (int64_t i = 0; i < n; i++) s += x[(size_t)i * stride];
+        return s;
+    }
+    int64_t *ord = malloc((size_t)n * sizeof *ord);
+    if (!ord) {   /* no memory: an O(n^2) walk in key order */
+        int64_t last = INT64_MIN;
+        for (int64_t c = 0; c < n; c++) {
+            int64_t best = -1;
+            for (int64_t i = 0; i < n; i++)
+                if (key[i] > last && (best < 0 || key[i] < key[best])) best = i;
+            s += x[(size_t)best * stride];
+            last = key[best];
+        }
+        return s;
+    }
+    for (int64_t i = 0; i < n; i++) ord[i] = i;
+    qsort_r(ord, (size_t)n, sizeof *ord, by_key, (void *)key);
+    for (int64_t i = 0; i < n; i++) s += x[(size_t)ord[i] * stride];
+    free(ord);
+    return s;
 }

@@ -55,6 +55,20 @@ void *ss_malloc2(size_t n, size_t size);
    several microseconds). Uninitialised; release with free(). */
 void *ss_malloc_big(size_t n, size_t size);
 
+/* Threads for corpus work: the CPUs this process may run on
+   (sched_getaffinity; under mpirun with binding, the rank's cores). */
+int ss_cpu_count(void);
+/* BLAS on one thread until ss_blas_single_end(the returned value) restores
+   the previous count. Corpus commands (scan, sae-eval, perplexity) compute
+   with one BLAS thread per worker always: OpenBLAS's results can differ in
+   the last bits with its thread count (it splits a product differently), so
+   this is what makes a window's numbers the same in every process. */
+int  ss_blas_single_begin(void);
+void ss_blas_single_end(int prev);
+/* sum of x[0..n) in the order of key (ascending; keys distinct), in double;
+   `stride` doubles per element of x (the first is summed). */
+double ss_sum_in_order(const double *x, const int64_t *key, int64_t n, int stride);
+
 /* Monotonic wall clock in seconds. */
 double ss_now(void);
 

@@ -1,7 +1,9 @@
 /* perplexity.c - text-file token stream and windowed perplexity (see perplexity.h). */
 #include "perplexity.h"
 
+#include <cblas.h>
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,10 +214,13 @@ struct ss_ppl {
     gpt2_state *s;
     int window;
     float *logits;         /* (SS_PPL_SLICE, V) */
-    double nll_sum;        /* sum of the windows' NLL sums, added in window order */
     int64_t n_pred, n_windows;
-    double *wnll;          /* (n_windows) each window's NLL sum, for exact merges */
+    /* each window's NLL sum and its window number: ss_ppl_get adds them in
+       window order, so workers, ranks and shards give one process's bits */
+    double *wnll;          /* (n_windows) */
+    int64_t *widx;         /* (n_windows) */
     int64_t wcap;
+    int *buf;              /* (window) [BOS, text...] for ss_ppl_text_window */
 };
 
 int ss_ppl_new(ss_ppl **out, const gpt2_model *m, int window, char *err) {
@@ -229,8 +234,9 @@ int ss_ppl_new(ss_ppl **out, const gpt2_model *m, int window, char *err) {
     p->m = m;
     p->window = window;
     p->logits = ss_malloc2((size_t)SS_PPL_SLICE * m->cfg.vocab_size, sizeof(float));
+    p->buf = ss_malloc2((size_t)window, sizeof(int));
     int rc;
-    if (!p->logits) { ss_ppl_free(p); return ss_fail(err, SS_ERUNTIME, "out of memory for logits"); }
+    if (!p->logits || !p->buf) { ss_ppl_free(p); return ss_fail(err, SS_ERUNTIME, "out of memory for logits"); }
     if ((rc = gpt2_state_build(&p->s, m, window, err))) { ss_ppl_free(p); return rc; }
     *out = p;
     return SS_OK;
@@ -241,10 +247,32 @@ void ss_ppl_free(ss_ppl *p) {
     gpt2_state_free(p->s);
     free(p->logits);
     free(p->wnll);
+    free(p->widx);
+    free(p->buf);
     free(p);
 }
 
+static int add_wnll(ss_ppl *p, int64_t idx, double nll, char *err) {
+    if (p->n_windows == p->wcap) {
+        int64_t cap = p->wcap ? 2 * p->wcap : 256;
+        double *nw = realloc(p->wnll, (size_t)cap * sizeof(double));
+        if (nw) p->wnll = nw;
+        int64_t *ni = realloc(p->widx, (size_t)cap * sizeof(int64_t));
+        if (ni) p->widx = ni;
+        if (!nw || !ni) return ss_fail(err, SS_ERUNTIME, "out of memory");
+        p->wcap = cap;
+    }
+    p->wnll[p->n_windows] = nll;
+    p->widx[p->n_windows] = idx;
+    p->n_windows++;
+    return SS_OK;
+}
+
 int ss_ppl_window(ss_ppl *p, const int *tokens, int T, char *err) {
+    return ss_ppl_window_at(p, p->n_windows, tokens, T, err);
+}
+
+int ss_ppl_window_at(ss_ppl *p, int64_t idx, const int *tokens, int T, char *err) {
     if (T < 2 || T > p->window)
         return ss_fail(err, SS_EINPUT, "window of %d tokens: must be in [2, %d]", T, p->window);
     const int V = p->m->cfg.vocab_size;
@@ -264,18 +292,9 @@ int ss_ppl_window(ss_ppl *p, const int *tokens, int T, char *err) {
             nll += ((double)mx + log((double)se)) - l[tokens[p0 + j + 1]];
         }
     }
-    if (p->n_windows == p->wcap) {
-        int64_t cap = p->wcap ? 2 * p->wcap : 256;
-        double *nw = realloc(p->wnll, (size_t)cap * sizeof(double));
-        if (!nw) return ss_fail(err, SS_ERUNTIME, "out of memory");
-        p->wnll = nw;
-        p->wcap = cap;
-    }
-    p->wnll[p->n_windows] = nll;
-    p->nll_sum += nll;
-    p->n_pred += T - 1;
-    p->n_windows++;
-    return SS_OK;
+    int rc = add_wnll(p, idx, nll, err);
+    if (!rc) p->n_pred += T - 1;
+    return rc;
 }
 
 void ss_ppl_get(const ss_ppl *p, ss_ppl_result *r) {
@@ -283,40 +302,40 @@ void ss_ppl_get(const ss_ppl *p, ss_ppl_result *r) {
     r->tokens = p->n_pred;
     r->windows = p->n_windows;
     r->window = p->window;
-    r->nll = p->n_pred ? p->nll_sum / (double)p->n_pred : NAN;
+    r->nll = p->n_pred ? ss_sum_in_order(p->wnll, p->widx, p->n_windows, 1) / (double)p->n_pred : NAN;
     r->perplexity = p->n_pred ? exp(r->nll) : NAN;
 }
 
+static int ppl_text_window(void *state, const int *ids, int got, int64_t widx, char *err) {
+    ss_ppl *p = state;
+    p->buf[0] = p->m->cfg.bos_id;
+    memcpy(p->buf + 1, ids, (size_t)got * sizeof(int));
+    return ss_ppl_window_at(p, widx, p->buf, got + 1, err);
+}
+
 int ss_perplexity_part(const gpt2_model *m, const tokenizer *tok, const char *path, int window, int64_t max_tokens,
-                       const ss_part *part, ss_progress_fn cb, void *cb_ctx, ss_ppl **out, int *stopped, char *err) {
+                       const ss_part *part, int threads, ss_progress_fn cb, void *cb_ctx, ss_ppl **out, int *stopped,
+                       char *err) {
     *out = NULL;
     *stopped = 0;
-    ss_ppl *p = NULL;
+    int nt = threads > 1 ? threads : 1, rc;
+    ss_ppl **ps = calloc((size_t)nt, sizeof *ps);
     ss_windows *w = NULL;
-    int *win = NULL, rc;
-    if ((rc = ss_ppl_new(&p, m, window, err))) return rc;
-    if ((rc = ss_windows_open(&w, tok, path, part->byte_start, part->tok_start, part->tok_end, p->window - 1,
+    if (!ps) return ss_fail(err, SS_ERUNTIME, "out of memory");
+    for (int t = 0; t < nt; t++)
+        if ((rc = ss_ppl_new(&ps[t], m, window, err))) goto done;
+    if ((rc = ss_windows_open(&w, tok, path, part->byte_start, part->tok_start, part->tok_end, ps[0]->window - 1,
                               max_tokens, err))) goto done;
-    if (!(win = malloc((size_t)p->window * sizeof(int)))) { rc = ss_fail(err, SS_ERUNTIME, "out of memory"); goto done; }
-    win[0] = m->cfg.bos_id;
-    int64_t n_text = 0;
-    for (;;) {
-        int got = 0;
-        int64_t index0;
-        if ((rc = ss_windows_next(w, win + 1, &got, &index0, err))) goto done;
-        if (got == 0) break;
-        if ((rc = ss_ppl_window(p, win, got + 1, err))) goto done;
-        n_text += got;
-        if (cb) {
-            ss_progress pr = {n_text, max_tokens, ss_windows_bytes(w), ss_windows_bytes_total(w), NULL, 0, 0};
-            if (cb(cb_ctx, &pr)) { *stopped = 1; break; }
-        }
+    rc = ss_windows_run(w, nt, (void **)ps, ppl_text_window, cb, cb_ctx, max_tokens, stopped, err);
+    for (int t = 1; t < nt && !rc; t++) {   /* the workers' windows into ps[0] (order is restored by index) */
+        for (int64_t k = 0; k < ps[t]->n_windows && !rc; k++) rc = add_wnll(ps[0], ps[t]->widx[k], ps[t]->wnll[k], err);
+        ps[0]->n_pred += ps[t]->n_pred;
     }
 done:
-    free(win);
     ss_windows_close(w);
-    if (rc) ss_ppl_free(p);
-    else *out = p;
+    for (int t = rc ? 0 : 1; t < nt; t++) ss_ppl_free(ps[t]);
+    if (!rc) *out = ps[0];
+    free(ps);
     return rc;
 }
 
@@ -326,7 +345,7 @@ int ss_perplexity_file(const gpt2_model *m, const tokenizer *tok, const char *pa
     ss_ppl *p = NULL;
     ss_part whole = SS_PART_WHOLE;
     int stopped = 0;
-    int rc = ss_perplexity_part(m, tok, path, window, max_tokens, &whole, cb, cb_ctx, &p, &stopped, err);
+    int rc = ss_perplexity_part(m, tok, path, window, max_tokens, &whole, 1, cb, cb_ctx, &p, &stopped, err);
     if (rc) return rc;
     ss_ppl_get(p, r);
     r->stopped = stopped;
@@ -335,13 +354,15 @@ int ss_perplexity_file(const gpt2_model *m, const tokenizer *tok, const char *pa
     return SS_OK;
 }
 
-/* Partial result: "PPL1", window (i32), n_pred, n_windows (i64), then the
-   windows' NLL sums (f64 each), native byte order. */
+/* Partial result: "PPL1", window (i32), n_pred, n_windows (i64), then per
+   window its number (i64) and NLL sum (f64), native byte order. */
 int ss_ppl_pack(const ss_ppl *p, ss_buf *b, char *err) {
     int32_t win = p->window;
-    if (ss_buf_put(b, "PPL1", 4) || ss_buf_put(b, &win, 4) || ss_buf_put(b, &p->n_pred, 8) ||
-        ss_buf_put(b, &p->n_windows, 8) || ss_buf_put(b, p->wnll, (size_t)p->n_windows * sizeof(double)))
+    if (ss_buf_put(b, "PPL1", 4) || ss_buf_put(b, &win, 4) || ss_buf_put(b, &p->n_pred, 8) || ss_buf_put(b, &p->n_windows, 8))
         return ss_fail(err, SS_ERUNTIME, "out of memory packing a perplexity part");
+    for (int64_t k = 0; k < p->n_windows; k++)
+        if (ss_buf_put(b, &p->widx[k], 8) || ss_buf_put(b, &p->wnll[k], 8))
+            return ss_fail(err, SS_ERUNTIME, "out of memory packing a perplexity part");
     return SS_OK;
 }
 
@@ -354,22 +375,17 @@ int ss_ppl_merge(ss_ppl *p, const void *data, size_t len, char *err) {
     memcpy(&n_pred, d + 8, 8);
     memcpy(&n_win, d + 16, 8);
     if (win != p->window) return ss_fail(err, SS_EINPUT, "perplexity part: window %d, expected %d", win, p->window);
-    if (n_win < 0 || n_pred < 0 || (size_t)n_win > (len - 24) / sizeof(double) || len != 24 + (size_t)n_win * sizeof(double))
+    if (n_win < 0 || n_pred < 0 || (size_t)n_win > (len - 24) / 16 || len != 24 + (size_t)n_win * 16)
         return ss_fail(err, SS_EINPUT, "perplexity part: size does not match its %lld windows", (long long)n_win);
-    if (p->n_windows + n_win > p->wcap) {
-        int64_t cap = p->n_windows + n_win;
-        double *nw = realloc(p->wnll, (size_t)(cap ? cap : 1) * sizeof(double));
-        if (!nw) return ss_fail(err, SS_ERUNTIME, "out of memory");
-        p->wnll = nw;
-        p->wcap = cap;
-    }
     for (int64_t i = 0; i < n_win; i++) {
+        int64_t idx;
         double x;
-        memcpy(&x, d + 24 + (size_t)i * 8, 8);
-        p->wnll[p->n_windows + i] = x;
-        p->nll_sum += x;   /* in window order: the same additions as one process */
+        memcpy(&idx, d + 24 + (size_t)i * 16, 8);
+        memcpy(&x, d + 32 + (size_t)i * 16, 8);
+        if (idx < 0) return ss_fail(err, SS_EINPUT, "perplexity part: negative window number");
+        int rc = add_wnll(p, idx, x, err);
+        if (rc) return rc;
     }
-    p->n_windows += n_win;
     p->n_pred += n_pred;
     return SS_OK;
 }
@@ -485,4 +501,87 @@ void ss_windows_close(ss_windows *w) {
     if (!w) return;
     ss_tokstream_close(w->ts);
     free(w);
+}
+
+/* ---------------------------------------------- windows on worker threads --- */
+typedef struct {
+    ss_windows *w;
+    ss_window_fn fn;
+    ss_progress_fn cb;
+    void *cb_ctx;
+    int64_t max_tokens, tokens;
+    pthread_mutex_t mu;
+    int stop, failed, rc;
+    char err[SS_ERRLEN];
+} wrun;
+
+typedef struct { wrun *r; void *state; int *ids; } wworker;
+
+static void *wworker_main(void *arg) {
+    wworker *k = arg;
+    wrun *r = k->r;
+    char err[SS_ERRLEN];
+    for (;;) {
+        int got = 0, rc = SS_OK;
+        int64_t index0 = 0;
+        pthread_mutex_lock(&r->mu);
+        if (!r->stop && !r->failed) {
+            rc = ss_windows_next(r->w, k->ids, &got, &index0, err);
+            r->tokens += got;
+        }
+        if (rc && !r->failed) { r->failed = 1; r->rc = rc; memcpy(r->err, err, SS_ERRLEN); }
+        pthread_mutex_unlock(&r->mu);
+        if (rc || got == 0) break;
+        rc = k->r->fn(k->state, k->ids, got, index0 / r->w->per, err);
+        pthread_mutex_lock(&r->mu);
+        if (rc && !r->failed) { r->failed = 1; r->rc = rc; memcpy(r->err, err, SS_ERRLEN); }
+        if (!rc && r->cb && !r->stop) {
+            ss_progress pr = {r->tokens, r->max_tokens, ss_windows_bytes(r->w), ss_windows_bytes_total(r->w), NULL, 0, 0};
+            if (r->cb(r->cb_ctx, &pr)) r->stop = 1;
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (rc) break;
+    }
+    return NULL;
+}
+
+int ss_windows_run(ss_windows *w, int n, void **states, ss_window_fn fn, ss_progress_fn cb, void *cb_ctx,
+                   int64_t max_tokens, int *stopped, char *err) {
+    *stopped = 0;
+    wrun r;
+    memset(&r, 0, sizeof r);
+    r.w = w; r.fn = fn; r.cb = cb; r.cb_ctx = cb_ctx; r.max_tokens = max_tokens;
+    pthread_mutex_init(&r.mu, NULL);
+    wworker *k = calloc((size_t)n, sizeof *k);
+    pthread_t *th = calloc((size_t)n, sizeof *th);
+    int started = 0, rc = SS_OK;
+    if (!k || !th) rc = ss_fail(err, SS_ERUNTIME, "out of memory");
+    for (int t = 0; t < n && !rc; t++) {
+        k[t].r = &r;
+        k[t].state = states[t];
+        if (!(k[t].ids = malloc((size_t)w->per * sizeof(int)))) rc = ss_fail(err, SS_ERUNTIME, "out of memory");
+    }
+    int blas = ss_blas_single_begin();
+    for (; !rc && started < n; started++) {
+        if (started == 0) continue;   /* worker 0 runs on this thread, below */
+        if (pthread_create(&th[started], NULL, wworker_main, &k[started]) != 0) {
+            pthread_mutex_lock(&r.mu);
+            r.failed = 1;
+            pthread_mutex_unlock(&r.mu);
+            rc = ss_fail(err, SS_ERUNTIME, "cannot start worker thread %d", started);
+            break;
+        }
+    }
+    if (!rc || started > 0) {
+        if (!rc) wworker_main(&k[0]);
+        for (int t = 1; t < started; t++) pthread_join(th[t], NULL);
+    }
+    ss_blas_single_end(blas);
+    if (!rc && r.failed) { rc = r.rc; memcpy(err, r.err, SS_ERRLEN); }
+    *stopped = r.stop;
+    for (int t = 0; k && t < n; t++) free(k[t].ids);
+    free(k);
+    free(th);
+    pthread_mutex_destroy(&r.mu);
+    return rc;
 }

@@ -97,6 +97,15 @@ int  ss_windows_open(ss_windows **out, const tokenizer *tok, const char *path, i
    *index0 = global index of ids[0]. */
 int  ss_windows_next(ss_windows *w, int *ids, int *got, int64_t *index0, char *err);
 int64_t ss_windows_bytes(const ss_windows *w);        /* exact bytes of the windows handed out */
+/* Run every window of w through fn on n worker threads (the caller's thread
+   is worker 0): worker t calls fn(states[t], ids, got, window number) for
+   the windows it takes, one at a time from w under a lock; progress (cb)
+   after each window, on one thread at a time. BLAS runs one thread per
+   worker meanwhile (ss_blas_single_begin), which also makes every window's
+   numbers independent of n: results must then be combined by window number. */
+typedef int (*ss_window_fn)(void *state, const int *ids, int got, int64_t window_no, char *err);
+int  ss_windows_run(ss_windows *w, int n, void **states, ss_window_fn fn, ss_progress_fn cb, void *cb_ctx,
+                    int64_t max_tokens, int *stopped, char *err);
 int64_t ss_windows_bytes_total(const ss_windows *w);  /* file size */
 void ss_windows_close(ss_windows *w);
 
@@ -119,16 +128,22 @@ int  ss_ppl_new(ss_ppl **out, const gpt2_model *m, int window, char *err);
 /* Score one window tokens[0..T-1] (tokens[0] is normally BOS): adds the T-1
    next-token predictions to the running sums. */
 int  ss_ppl_window(ss_ppl *p, const int *tokens, int T, char *err);
+/* The same for window number idx of the stream (ss_ppl_window: the next
+   number). Windows may come in any order: ss_ppl_get adds their NLL sums
+   in window-number order. */
+int  ss_ppl_window_at(ss_ppl *p, int64_t idx, const int *tokens, int T, char *err);
 void ss_ppl_get(const ss_ppl *p, ss_ppl_result *r);
 void ss_ppl_free(ss_ppl *p);
 
 /* A part of the corpus (see "corpus parts" above). */
 typedef struct { int64_t byte_start, tok_start, tok_end; } ss_part;
 #define SS_PART_WHOLE {0, 0, INT64_MAX}
-/* The windows of one part into a fresh ss_ppl (*out; the caller frees it);
-   *stopped = 1 if the callback stopped it. Zero tokens is not an error here. */
+/* The windows of one part into a fresh ss_ppl (*out; the caller frees it)
+   on `threads` workers (ss_windows_run); *stopped = 1 if the callback
+   stopped it. Zero tokens is not an error here. */
 int  ss_perplexity_part(const gpt2_model *m, const tokenizer *tok, const char *path, int window, int64_t max_tokens,
-                        const ss_part *part, ss_progress_fn cb, void *cb_ctx, ss_ppl **out, int *stopped, char *err);
+                        const ss_part *part, int threads, ss_progress_fn cb, void *cb_ctx, ss_ppl **out, int *stopped,
+                        char *err);
 /* Partial results: pack p's sums (with each window's NLL sum) onto b; merge
    a packed part whose windows all come after p's into p. Merging the parts
    in window order gives exactly the sums of one process (same additions in

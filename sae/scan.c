@@ -265,12 +265,10 @@ int scan_file_part(scan_state *sc, const tokenizer *tok, const char *path, const
     sc->bytes_total = ss_windows_bytes_total(r.w);
     pthread_mutex_init(&r.mu, NULL);
     int nt = sc->threads > 1 ? sc->threads : 1;
+    int blas = ss_blas_single_begin();   /* one BLAS thread per worker, whatever nt: see common.h */
     if (nt == 1) {
         rc = run_windows(sc, &r, err);
     } else {
-        /* windows in parallel, one BLAS thread each */
-        int blas = openblas_get_num_threads();
-        openblas_set_num_threads(1);
         scan_worker *wk = calloc((size_t)nt, sizeof *wk);
         pthread_t *th = calloc((size_t)nt, sizeof *th);
         int started = 0;
@@ -296,7 +294,7 @@ int scan_file_part(scan_state *sc, const tokenizer *tok, const char *path, const
             if (!rc && rc0) { rc = rc0; memcpy(err, wk[0].err, SS_ERRLEN); }
             for (int t = 1; t < started && !rc; t++)
                 if (wk[t].rc) { rc = wk[t].rc; memcpy(err, wk[t].err, SS_ERRLEN); }
-            /* merge the workers' statistics, in worker order (exact: any order gives the same bits) */
+            /* merge the workers' statistics (exact: any order gives the same bits) */
             for (int t = 1; t < nt && !rc; t++) {
                 ss_buf b = {0};
                 if (!(rc = scan_pack(wk[t].sc, &b, err))) rc = scan_merge(sc, b.data, b.len, err);
@@ -306,8 +304,8 @@ int scan_file_part(scan_state *sc, const tokenizer *tok, const char *path, const
         for (int t = 1; t < nt && wk; t++) scan_free(wk[t].sc);
         free(wk);
         free(th);
-        openblas_set_num_threads(blas);
     }
+    ss_blas_single_end(blas);
     if (r.stop) sc->stopped = 1;
     sc->bytes_done = ss_windows_bytes(r.w);
     pthread_mutex_destroy(&r.mu);
@@ -460,24 +458,32 @@ static void select_n(const float *row, int V, int n, float sign, int *ids, float
     }
 }
 
-int scan_logit_effects(scan_state *sc, char *err) {
-    const gpt2_config *cfg = &sc->m->cfg;
-    const int S = sc->S, C = sc->d->d_in, V = cfg->vocab_size, NL = sc->n_logits;
-    if (C != cfg->n_embd) { sc->have_logits = 0; return SS_OK; }   /* not a residual-width dictionary */
-    size_t SN = (size_t)S * NL;
-    if (!sc->top_ids) {
-        sc->top_ids = ss_malloc2(SN, sizeof(int));
-        sc->bot_ids = ss_malloc2(SN, sizeof(int));
-        sc->top_val = ss_malloc2(SN, sizeof(float));
-        sc->bot_val = ss_malloc2(SN, sizeof(float));
-    }
-    const int B = 64;
+typedef struct {
+    scan_state *sc;
+    pthread_mutex_t mu;
+    int next, done, stop;
+} logit_run;
+
+/* Blocks of 64 latents: one sgemm each (BLAS on one thread), then the top
+   and bottom n of each row. Workers take blocks in turn; a block's numbers
+   do not depend on which worker or how many. */
+static void *logit_worker(void *arg) {
+    logit_run *lr = arg;
+    scan_state *sc = lr->sc;
+    const int S = sc->S, C = sc->d->d_in, V = sc->m->cfg.vocab_size, NL = sc->n_logits, B = 64;
     float *buf = ss_malloc2((size_t)B * V, sizeof(float));   /* (B, V) */
-    if (!sc->top_ids || !sc->bot_ids || !sc->top_val || !sc->bot_val || !buf) {
-        free(buf);
-        return ss_fail(err, SS_ERUNTIME, "out of memory for logit effects");
+    if (!buf) {
+        pthread_mutex_lock(&lr->mu);
+        lr->stop = 2;
+        pthread_mutex_unlock(&lr->mu);
+        return NULL;
     }
-    for (int i0 = 0; i0 < S; i0 += B) {
+    for (;;) {
+        pthread_mutex_lock(&lr->mu);
+        int i0 = lr->stop ? S : lr->next;
+        lr->next = i0 + B;
+        pthread_mutex_unlock(&lr->mu);
+        if (i0 >= S) break;
         int nb = S - i0 < B ? S - i0 : B;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, V, C, 1.0f, sc->d->W_dec + (size_t)i0 * C, C,
                     sc->m->wte, C, 0.0f, buf, V);
@@ -486,12 +492,47 @@ int scan_logit_effects(scan_state *sc, char *err) {
             select_n(buf + (size_t)r * V, V, NL, 1.0f, sc->top_ids + o, sc->top_val + o);
             select_n(buf + (size_t)r * V, V, NL, -1.0f, sc->bot_ids + o, sc->bot_val + o);
         }
-        if (sc->progress) {   /* a big dictionary takes a while here too: allow a stop */
-            ss_progress pr = {sc->n_tokens, sc->max_tokens, sc->bytes_done, sc->bytes_total, "logit effects", i0 + nb, S};
-            if (sc->progress(sc->progress_ctx, &pr)) { sc->stopped = 1; break; }
+        pthread_mutex_lock(&lr->mu);
+        lr->done += nb;
+        if (sc->progress && !lr->stop) {   /* a big dictionary takes a while here too: allow a stop */
+            ss_progress pr = {sc->n_tokens, sc->max_tokens, sc->bytes_done, sc->bytes_total, "logit effects", lr->done, S};
+            if (sc->progress(sc->progress_ctx, &pr)) lr->stop = 1;
         }
+        pthread_mutex_unlock(&lr->mu);
     }
     free(buf);
+    return NULL;
+}
+
+int scan_logit_effects(scan_state *sc, char *err) {
+    const gpt2_config *cfg = &sc->m->cfg;
+    const int S = sc->S, C = sc->d->d_in, NL = sc->n_logits;
+    if (C != cfg->n_embd) { sc->have_logits = 0; return SS_OK; }   /* not a residual-width dictionary */
+    size_t SN = (size_t)S * NL;
+    if (!sc->top_ids) {
+        sc->top_ids = ss_malloc2(SN, sizeof(int));
+        sc->bot_ids = ss_malloc2(SN, sizeof(int));
+        sc->top_val = ss_malloc2(SN, sizeof(float));
+        sc->bot_val = ss_malloc2(SN, sizeof(float));
+    }
+    if (!sc->top_ids || !sc->bot_ids || !sc->top_val || !sc->bot_val)
+        return ss_fail(err, SS_ERUNTIME, "out of memory for logit effects");
+    logit_run lr;
+    memset(&lr, 0, sizeof lr);
+    lr.sc = sc;
+    pthread_mutex_init(&lr.mu, NULL);
+    int nt = sc->threads > 1 ? sc->threads : 1, started = 1;
+    pthread_t *th = calloc((size_t)nt, sizeof *th);
+    int blas = ss_blas_single_begin();
+    for (; th && started < nt; started++)
+        if (pthread_create(&th[started], NULL, logit_worker, &lr) != 0) break;
+    logit_worker(&lr);
+    for (int t = 1; th && t < started; t++) pthread_join(th[t], NULL);
+    ss_blas_single_end(blas);
+    free(th);
+    pthread_mutex_destroy(&lr.mu);
+    if (lr.stop == 2) return ss_fail(err, SS_ERUNTIME, "out of memory for logit effects");
+    if (lr.stop) sc->stopped = 1;
     sc->have_logits = !sc->stopped;
     return SS_OK;
 }
