@@ -394,10 +394,14 @@ static int finish_scan(scan_state *sc, const tokenizer *tok, const char *outdir,
     char err[SS_ERRLEN];
     int rc;
     if (sc->n_tokens == 0) return cli_fail(SS_EINPUT, "%s: no tokens to scan (empty file?)", mt->text_file);
+    double t0 = ss_now();
     if ((rc = scan_logit_effects(sc, err))) return cli_fail(rc, "%s", err);
     if (sc->stopped || g_stop)
         return cli_fail(SS_ERUNTIME, "interrupted; nothing written, earlier outputs in %s left as they were", outdir);
+    double t1 = ss_now();
     if ((rc = write_scan_outputs(sc, tok, outdir, mt))) return rc;
+    if (getenv("SAESTEER_SCALE_STATS"))
+        fprintf(stderr, "saesteer scan: stats: logit effects %.3f s, writing outputs %.3f s\n", t1 - t0, ss_now() - t1);
     int64_t alive = 0;
     for (int i = 0; i < sc->S; i++) alive += sc->n_active[i] > 0;
     double secs = mt->seconds;
@@ -484,11 +488,14 @@ int cmd_scan(int argc, char **argv) {
                    threads ? (int)threads : ss_cpu_count()};
     if (!rc && (rc = scan_new(&sc, d, cm.model, &o, err))) rc = cli_fail(rc, "%s", err);
     if ((rc = cjob_agree(rc))) goto done;
+    double tc = ss_now();
     if ((rc = cjob_setup(&job, shard, shards, cm.tok, text_file))) goto done;
+    double tw = ss_now();
     snprintf(pc.banner, sizeof pc.banner, "saesteer scan: %.300s over %.300s (%d latents at %s; windows of %d%s)",
              sae_path, text_file, d->d_sae, d->hook_name, sc->window, sc->bos ? " with BOS" : "");
     if ((rc = scan_file_part(sc, cm.tok, text_file, &job.part, err))) rc = cli_fail(rc, "%s", err);
-    else if (sc->stopped || g_stop)
+    double te = ss_now();
+    if (!rc && (sc->stopped || g_stop))
         rc = cli_fail(SS_ERUNTIME, "interrupted after %lld tokens; nothing written, earlier outputs in %s left as they were",
                       (long long)sc->n_tokens, outdir);
     if ((rc = cjob_agree(rc))) goto done;
@@ -517,9 +524,10 @@ int cmd_scan(int argc, char **argv) {
     int64_t sent = 0;
     double tm = ss_now();
     if ((rc = cjob_reduce(&job, pack_scan, merge_scan, sc, &sent))) goto done;
-    if (job.size > 1 && getenv("SAESTEER_MERGE_STATS"))   /* for docs/SCALING.md: what each rank sent */
-        fprintf(stderr, "saesteer scan: rank %d sent %lld bytes at the merge; merge done at rank %d after %.3f s\n",
-                job.rank, (long long)sent, job.rank, ss_now() - tm);
+    if (getenv("SAESTEER_SCALE_STATS"))   /* the figures of docs/SCALING.md, per rank */
+        fprintf(stderr, "saesteer scan: stats: rank %d of %d: counting %.3f s, windows %.3f s (%lld tokens, %.1f tokens/s), "
+                        "waiting %.3f s, sent %lld bytes at the merge, merge %.3f s\n", job.rank, job.size, tw - tc, te - tw,
+                (long long)sc->n_tokens, te > tw ? (double)sc->n_tokens / (te - tw) : 0, tm - te, (long long)sent, ss_now() - tm);
     if (job.rank == 0) {
         scan_meta mt = {model, sae_path, text_file, ss_now() - pc.t0, cjob_nproc(&job)};
         rc = finish_scan(sc, cm.tok, outdir, &mt);

@@ -304,7 +304,9 @@ int ss_cpu_count(void) {
 
 int ss_blas_single_begin(void) {
     int prev = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    const char *e = getenv("SAESTEER_BLAS_THREADS");   /* measurement knob (docs/SCALING.md) */
+    int n = e && atoi(e) > 0 ? atoi(e) : 1;
+    openblas_set_num_threads(n);
     return prev;
 }
 

@@ -62,7 +62,9 @@ int ss_cpu_count(void);
    the previous count. Corpus commands (scan, sae-eval, perplexity) compute
    with one BLAS thread per worker always: OpenBLAS's results can differ in
    the last bits with its thread count (it splits a product differently), so
-   this is what makes a window's numbers the same in every process. */
+   this is what makes a window's numbers the same in every process.
+   $SAESTEER_BLAS_THREADS=N overrides the 1 (for measuring BLAS threads
+   against windows in parallel; results may then differ in the last bits). */
 int  ss_blas_single_begin(void);
 void ss_blas_single_end(int prev);
 /* sum of x[0..n) in the order of key (ascending; keys distinct), in double;
