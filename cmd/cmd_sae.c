@@ -481,9 +481,10 @@ int cmd_sae_eval(int argc, char **argv) {
     if (o.shard && (rc = cjob_shard_arg(o.shard, &shard, &shards))) return rc;
     if (shards && !o.out) return cli_fail(SS_EINPUT, "--shard needs -o PART (the part file to write)");
     if (!shards && o.out) return cli_fail(SS_EINPUT, "-o PART goes with --shard I/N");
-    struct stat st;
+    struct stat st;   /* could differ between machines: through an agreement point (MPI ranks) */
     if (stat(o.text_file, &st) != 0 || !S_ISREG(st.st_mode))
-        return cli_fail(SS_EINPUT, "--text-file %s: not a readable file", o.text_file);
+        rc = cli_fail(SS_EINPUT, "--text-file %s: not a readable file", o.text_file);
+    if ((rc = cjob_agree(rc))) return rc;
     char err[SS_ERRLEN];
     sae_dict *d = NULL;
     cli_model cm;

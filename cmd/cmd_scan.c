@@ -464,11 +464,13 @@ int cmd_scan(int argc, char **argv) {
     }
     if (!text_file) return cli_fail(SS_EINPUT, "--text-file F is required");
     if (!outdir) return cli_fail(SS_EINPUT, shards ? "-o PART is required (the part file to write)" : "-o OUTDIR is required");
+    /* checks that could differ between machines go through an agreement point (MPI ranks) */
     struct stat st;
+    int rc = SS_OK;
     if (stat(text_file, &st) != 0 || !S_ISREG(st.st_mode))
-        return cli_fail(SS_EINPUT, "--text-file %s: not a readable file", text_file);
-    int rc;
-    if (!shards && (rc = make_outdir(outdir))) return rc;
+        rc = cli_fail(SS_EINPUT, "--text-file %s: not a readable file", text_file);
+    if (!rc && !shards) rc = make_outdir(outdir);
+    if ((rc = cjob_agree(rc))) return rc;
     if (!sae_path) sae_path = cli_default_sae();
     if (!model) model = cli_default_model();
 
