@@ -442,13 +442,15 @@ int sae_eval_report(const sae_eval *ev, const sae_dict *d, const gpt2_model *m, 
     return SS_OK;
 }
 
-typedef struct { double t0, last; int quiet; } eval_progress;
+typedef struct { double t0, last; int quiet; int64_t windows; } eval_progress;
+/* after each window: the first, then one line every ~2 s */
 static int eval_progress_cb(void *ctx, const ss_progress *p) {
     eval_progress *e = ctx;
     double now = ss_now();
-    if (!e->quiet && now - e->last >= 2.0) {
+    if (!e->quiet && (e->windows++ == 0 || now - e->last >= 2.0)) {
         e->last = now;
-        fprintf(stderr, "saesteer sae-eval: %lld tokens, %.1fs\n", (long long)p->tokens, now - e->t0);
+        fprintf(stderr, "saesteer sae-eval: window %lld (%lld tokens, %.1fs)\n", (long long)e->windows, (long long)p->tokens,
+                now - e->t0);
     }
     return 0;
 }
@@ -506,7 +508,7 @@ int cmd_sae_eval(int argc, char **argv) {
     if (!rc && (rc = sae_eval_new(&ev, d, cm.model, ctx, err))) rc = cli_fail(rc, "%s", err);
     if ((rc = cjob_agree(rc))) goto out;
     if ((rc = cjob_setup(&job, shard, shards, cm.tok, o.text_file))) goto out;
-    eval_progress ep = {ss_now(), ss_now(), ranks_rank() > 0};
+    eval_progress ep = {ss_now(), ss_now(), ranks_rank() > 0, 0};
     int stopped = 0;
     int nthreads = o.threads ? (int)o.threads : ss_cpu_count();
     if ((rc = sae_eval_file_part(ev, cm.tok, o.text_file, &job.part, o.max_tokens, bos, nthreads, eval_progress_cb, &ep,
