@@ -523,13 +523,13 @@ int cmd_scan(int argc, char **argv) {
                         (long long)job.byte_end, secs, outdir);
         goto done;
     }
-    int64_t sent = 0;
+    int64_t sent = 0, my_tokens = sc->n_tokens;   /* this rank's, before the merge adds the others' */
     double tm = ss_now();
     if ((rc = cjob_reduce(&job, pack_scan, merge_scan, sc, &sent))) goto done;
     if (getenv("SAESTEER_SCALE_STATS"))   /* the figures of docs/SCALING.md, per rank */
         fprintf(stderr, "saesteer scan: stats: rank %d of %d: counting %.3f s, windows %.3f s (%lld tokens, %.1f tokens/s), "
                         "waiting %.3f s, sent %lld bytes at the merge, merge %.3f s\n", job.rank, job.size, tw - tc, te - tw,
-                (long long)sc->n_tokens, te > tw ? (double)sc->n_tokens / (te - tw) : 0, tm - te, (long long)sent, ss_now() - tm);
+                (long long)my_tokens, te > tw ? (double)my_tokens / (te - tw) : 0, tm - te, (long long)sent, ss_now() - tm);
     if (job.rank == 0) {
         scan_meta mt = {model, sae_path, text_file, ss_now() - pc.t0, cjob_nproc(&job)};
         rc = finish_scan(sc, cm.tok, outdir, &mt);
