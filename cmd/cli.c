@@ -24,6 +24,8 @@
 
 const char *cli_cmd_name = "saesteer";
 
+void (*cli_fail_sink)(int code, const char *msg) = NULL;
+
 int cli_fail(int code, const char *fmt, ...) {
     char msg[2048];
     va_list ap;
@@ -31,7 +33,8 @@ int cli_fail(int code, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     for (char *p = msg; *p; p++) if (*p == '\n') *p = ' ';
-    fprintf(stderr, "saesteer %s: %s\n", cli_cmd_name, msg);
+    if (cli_fail_sink) cli_fail_sink(code, msg);
+    else fprintf(stderr, "saesteer %s: %s\n", cli_cmd_name, msg);
     return code;
 }
 

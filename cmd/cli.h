@@ -17,6 +17,9 @@ typedef int (*cli_cmd_fn)(int argc, char **argv);
 /* Print "saesteer CMD: message" to stderr (one line). Returns code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern const char *cli_cmd_name;   /* current subcommand, for messages */
+/* When set, cli_fail hands its message here instead of printing it (MPI
+   ranks collect failures so that one line names the failing rank). */
+extern void (*cli_fail_sink)(int code, const char *msg);
 
 /* Value of a flag that takes one: argv[*i + 1], advancing *i; NULL (and an
    error printed) if missing. */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "corpus_job.h"
 #include "npy.h"
 #include "sae.h"
 
@@ -15,8 +16,8 @@ int cli_info_model(const char *dir, int json);   /* cmd_analysis.c */
 
 /* Options of the sae subcommands. */
 typedef struct {
-    const char *model, *sae, *text, *text_file, *out, *recon, *arg, *densities;
-    long top, max_tokens, context;
+    const char *model, *sae, *text, *text_file, *out, *recon, *arg, *densities, *shard;
+    long top, max_tokens, context, threads;
     float max_density;     /* latents: hide latents denser than this (0 = no filter) */
     int no_bos, bos, json, help;
 } sae_opts;
@@ -43,6 +44,8 @@ static int parse_sae_opts(sae_opts *o, int argc, char **argv, int allow_arg) {
         else if (!strcmp(a, "--no-bos")) o->no_bos = 1;
         else if (!strcmp(a, "--bos")) o->bos = 1;
         else if (!strcmp(a, "--json")) o->json = 1;
+        else if (!strcmp(a, "--shard") && !strcmp(cli_cmd_name, "sae-eval")) { VAL(); o->shard = v; }
+        else if (!strcmp(a, "--threads") && !strcmp(cli_cmd_name, "sae-eval")) { VAL(); if (cli_int(a, v, 0, 256, &o->threads)) return SS_EINPUT; }
         else if (allow_arg && a[0] != '-' && !o->arg) o->arg = a;
         else return cli_fail(SS_EINPUT, "unknown option '%.64s' (see --help)", a);
 #undef VAL
@@ -474,64 +477,17 @@ out:
 }
 
 /* ------------------------------------------------------------ sae-eval --- */
-int cmd_sae_eval(int argc, char **argv) {
-    sae_opts o;
-    int rc = parse_sae_opts(&o, argc, argv, 0);
-    if (rc) return rc;
-    if (o.help) {
-        printf("usage: saesteer sae-eval [--model DIR] [--sae PATH] --text-file F [--max-tokens N] [--context N]\n"
-               "                         [--no-bos | --bos] [--json]\n"
-               "How well a dictionary reconstructs its hook over a text: the text's tokens (at most N, default\n"
-               "8192) are cut into windows of the SAE's context_size (--context overrides; 128 if unknown), with\n"
-               "BOS at the start of each window when the SAE was trained with prepend_bos. Reports MSE, explained\n"
-               "variance 1 - sum|x - x_hat|^2 / sum|x - mean|^2, L0, dead latents (never fired), and next-token\n"
-               "cross-entropy clean / with the reconstruction spliced in at the hook / with the hook zero-ablated,\n"
-               "plus CE loss recovered = (CE_zero - CE_recon) / (CE_zero - CE_clean). BOS positions are left\n"
-               "out of the reconstruction statistics. Progress goes to stderr.\n");
-        return 0;
-    }
-    if (!o.text_file) return cli_fail(SS_EINPUT, "--text-file F is required");
-    if (o.text) return cli_fail(SS_EINPUT, "sae-eval reads --text-file, not --text");
-    char *text = NULL, err[SS_ERRLEN];
-    size_t len = 0;
-    sae_dict *d = NULL;
-    cli_model cm;
-    int have_model = 0, *ids = NULL, n = 0, *win = NULL;
-    sae_eval *ev = NULL;
-    gpt2_hook_point hp;
-    if ((rc = cli_read_text_file(o.text_file, &text, &len))) goto out;
-    if ((rc = load_dict(o.sae, &d))) goto out;
-    if ((rc = cli_load_model(&cm, o.model))) goto out;
-    have_model = 1;
-    if ((rc = sae_check_model(d, &cm.model->cfg, &hp, err))) { rc = cli_fail(rc, "%s", err); goto out; }
-    if ((rc = tok_encode(cm.tok, text, len, &ids, &n, err))) { rc = cli_fail(rc, "%s: %s", o.text_file, err); goto out; }
-    if (n > o.max_tokens) n = (int)o.max_tokens;
-    int bos = want_bos(&o, d);
-    int ctx = o.context ? (int)o.context : d->context_size ? d->context_size : 128;
-    if (ctx > cm.model->cfg.n_positions) ctx = cm.model->cfg.n_positions;
-    int body = ctx - bos;   /* text tokens per window */
-    if (body < 1 || n + bos < 2) { rc = cli_fail(SS_EINPUT, "%s: too little text (%d tokens) to evaluate", o.text_file, n); goto out; }
-    int n_windows = (n + body - 1) / body;
-    if ((rc = sae_eval_new(&ev, d, cm.model, ctx, err))) { rc = cli_fail(rc, "%s", err); goto out; }
-    win = ss_malloc2((size_t)ctx, sizeof(int));
-    if (!win) { rc = cli_fail(SS_ERUNTIME, "out of memory"); goto out; }
-    double t0 = ss_now();
-    for (int w = 0; w < n_windows; w++) {
-        int start = w * body, m = n - start < body ? n - start : body;
-        if (bos) win[0] = cm.model->cfg.bos_id;
-        memcpy(win + bos, ids + start, (size_t)m * sizeof(int));
-        if (m + bos < 2) continue;   /* a lone final token predicts nothing */
-        if ((rc = sae_eval_window(ev, win, m + bos, bos, err))) { rc = cli_fail(rc, "%s", err); goto out; }
-        fprintf(stderr, "saesteer sae-eval: window %d/%d (%d tokens, %.1fs)\n", w + 1, n_windows, m + bos, ss_now() - t0);
-    }
+int sae_eval_report(const sae_eval *ev, const sae_dict *d, const gpt2_model *m, const char *text_file, int ctx, int bos,
+                    int json, int nproc) {
     sae_eval_result res;
     sae_eval_get(ev, &res);
-    if (o.json) {
+    if (res.n_predictions == 0) return cli_fail(SS_EINPUT, "%s: too little text (no tokens) to evaluate", text_file);
+    if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "sae", d->path);
-        cJSON_AddStringToObject(j, "model", cm.model->dir);
+        cJSON_AddStringToObject(j, "model", m->dir);
         cJSON_AddStringToObject(j, "hook", d->hook_name);
-        cJSON_AddStringToObject(j, "text_file", o.text_file);
+        cJSON_AddStringToObject(j, "text_file", text_file);
         cJSON_AddNumberToObject(j, "context", ctx);
         cJSON_AddBoolToObject(j, "bos", bos);
         cJSON_AddNumberToObject(j, "windows", (double)res.n_windows);
@@ -546,11 +502,12 @@ int cmd_sae_eval(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "ce_loss_recon", res.ce_recon);
         cJSON_AddNumberToObject(j, "ce_loss_zero", res.ce_zero);
         cJSON_AddNumberToObject(j, "ce_loss_recovered", res.ce_recovered);
+        cJSON_AddNumberToObject(j, "ranks", nproc);
         cli_print_json(j);
         cJSON_Delete(j);
     } else {
         printf("sae                     %s at %s\n", d->path, d->hook_name);
-        printf("text                    %s: %lld windows of <= %d tokens%s, %lld scored positions\n", o.text_file,
+        printf("text                    %s: %lld windows of <= %d tokens%s, %lld scored positions\n", text_file,
                (long long)res.n_windows, ctx, bos ? " (BOS each)" : "", (long long)res.n_tokens);
         printf("mse                     %.6g\n", res.mse);
         printf("explained variance      %.4f\n", res.explained_variance);
@@ -560,13 +517,112 @@ int cmd_sae_eval(int argc, char **argv) {
         printf("CE loss with recon      %.4f\n", res.ce_recon);
         printf("CE loss zero-ablated    %.4f\n", res.ce_zero);
         printf("CE loss recovered       %.4f\n", res.ce_recovered);
+        if (nproc > 1) printf("processes               %d\n", nproc);
     }
+    return SS_OK;
+}
+
+typedef struct { double t0, last; int quiet; int64_t windows; } eval_progress;
+/* after each window: the first, then one line every ~2 s */
+static int eval_progress_cb(void *ctx, const ss_progress *p) {
+    eval_progress *e = ctx;
+    double now = ss_now();
+    if (!e->quiet && (e->windows++ == 0 || now - e->last >= 2.0)) {
+        e->last = now;
+        fprintf(stderr, "saesteer sae-eval: window %lld (%lld tokens, %.1fs)\n", (long long)e->windows, (long long)p->tokens,
+                now - e->t0);
+    }
+    return 0;
+}
+
+static int pack_eval(void *ctx, ss_buf *b, char *err) { return sae_eval_pack(ctx, b, err); }
+static int merge_eval(void *ctx, const void *data, size_t len, char *err) { return sae_eval_merge(ctx, data, len, err); }
+
+int cmd_sae_eval(int argc, char **argv) {
+    sae_opts o;
+    int rc = parse_sae_opts(&o, argc, argv, 0);
+    if (rc) return rc;
+    if (o.help) {
+        printf("usage: saesteer sae-eval [--model DIR] [--sae PATH] --text-file F [--max-tokens N] [--context N]\n"
+               "                         [--no-bos | --bos] [--json] [--threads N] [--shard I/N -o PART]\n"
+               "How well a dictionary reconstructs its hook over a text: the text's tokens (at most N, default\n"
+               "8192) are cut into windows of the SAE's context_size (--context overrides; 128 if unknown), with\n"
+               "BOS at the start of each window when the SAE was trained with prepend_bos. Reports MSE, explained\n"
+               "variance 1 - sum|x - x_hat|^2 / sum|x - mean|^2, L0, dead latents (never fired), and next-token\n"
+               "cross-entropy clean / with the reconstruction spliced in at the hook / with the hook zero-ablated,\n"
+               "plus CE loss recovered = (CE_zero - CE_recon) / (CE_zero - CE_clean). BOS positions are left\n"
+               "out of the reconstruction statistics. The text is streamed (any size). Progress goes to stderr.\n"
+               "--threads N: windows at once (default: the CPUs this process may use), one BLAS thread each.\n"
+               "Many processes: `mpirun -n R saesteer sae-eval ...` (MPI build) gives the same numbers as one\n"
+               "process (\"ranks\": R in --json); --shard I/N -o PART writes a part file for `saesteer merge`.\n");
+        return 0;
+    }
+    if (!o.text_file) return cli_fail(SS_EINPUT, "--text-file F is required");
+    if (o.text) return cli_fail(SS_EINPUT, "sae-eval reads --text-file, not --text");
+    int shard = 0, shards = 0;
+    if (o.shard && (rc = cjob_shard_arg(o.shard, &shard, &shards))) return rc;
+    if (shards && !o.out) return cli_fail(SS_EINPUT, "--shard needs -o PART (the part file to write)");
+    if (!shards && o.out) return cli_fail(SS_EINPUT, "-o PART goes with --shard I/N");
+    struct stat st;   /* could differ between machines: through an agreement point (MPI ranks) */
+    if (stat(o.text_file, &st) != 0 || !S_ISREG(st.st_mode))
+        rc = cli_fail(SS_EINPUT, "--text-file %s: not a readable file", o.text_file);
+    if ((rc = cjob_agree(rc))) return rc;
+    char err[SS_ERRLEN];
+    sae_dict *d = NULL;
+    cli_model cm;
+    memset(&cm, 0, sizeof cm);
+    sae_eval *ev = NULL;
+    gpt2_hook_point hp;
+    cjob job;
+    ss_buf pk = {0};
+    int bos = 0, ctx = 0;
+    rc = load_dict(o.sae, &d);
+    if (!rc) rc = cli_load_model(&cm, o.model);
+    if (!rc && (rc = sae_check_model(d, &cm.model->cfg, &hp, err))) rc = cli_fail(rc, "%s", err);
+    if (!rc) {
+        bos = want_bos(&o, d);
+        ctx = o.context ? (int)o.context : d->context_size ? d->context_size : 128;
+        if (ctx > cm.model->cfg.n_positions) ctx = cm.model->cfg.n_positions;
+        if (ctx - bos < 1) rc = cli_fail(SS_EINPUT, "--context %d: too short", ctx);
+    }
+    if (!rc && (rc = sae_eval_new(&ev, d, cm.model, ctx, err))) rc = cli_fail(rc, "%s", err);
+    if ((rc = cjob_agree(rc))) goto out;
+    if ((rc = cjob_setup(&job, shard, shards, cm.tok, o.text_file))) goto out;
+    eval_progress ep = {ss_now(), ss_now(), ranks_rank() > 0, 0};
+    int stopped = 0;
+    int nthreads = o.threads ? (int)o.threads : ss_cpu_count();
+    if ((rc = sae_eval_file_part(ev, cm.tok, o.text_file, &job.part, o.max_tokens, bos, nthreads, eval_progress_cb, &ep,
+                                 &stopped, err)))
+        rc = cli_fail(rc, "%s", err);
+    if ((rc = cjob_agree(rc))) goto out;
+    char opts[128];
+    snprintf(opts, sizeof opts, "context=%d bos=%d max_tokens=%lld", ctx, bos, (long long)o.max_tokens);
+    if (shards) {
+        char fp[65];
+        cjob_fingerprint("sae-eval", cm.model, d, opts, fp);
+        if ((rc = sae_eval_pack(ev, &pk, err))) { rc = cli_fail(rc, "%s", err); goto out; }
+        cJSON *h = cJSON_CreateObject();
+        cJSON_AddStringToObject(h, "command", "sae-eval");
+        cJSON_AddStringToObject(h, "fingerprint", fp);
+        cJSON_AddStringToObject(h, "options", opts);
+        cJSON_AddStringToObject(h, "model", cm.model->dir);
+        cJSON_AddStringToObject(h, "sae", d->path);
+        cJSON_AddStringToObject(h, "text_file", o.text_file);
+        cJSON_AddNumberToObject(h, "seconds", ss_now() - ep.t0);
+        rc = cjob_write_part(&job, o.out, h, &pk);
+        cJSON_Delete(h);
+        if (!rc) printf("shard %d of %d (bytes %lld..%lld) in %.1f s; wrote %s\n", shard, shards, (long long)job.byte_start,
+                        (long long)job.byte_end, ss_now() - ep.t0, o.out);
+        goto out;
+    }
+    int64_t sent = 0;
+    if ((rc = cjob_reduce(&job, pack_eval, merge_eval, ev, &sent))) goto out;
+    if (job.rank == 0) rc = sae_eval_report(ev, d, cm.model, o.text_file, ctx, bos, o.json, cjob_nproc(&job));
+    rc = cjob_agree(rc);
 out:
+    ss_buf_free(&pk);
     sae_eval_free(ev);
-    free(win);
-    free(ids);
-    if (have_model) cli_free_model(&cm);
+    if (cm.model) cli_free_model(&cm);
     sae_free(d);
-    free(text);
     return rc;
 }

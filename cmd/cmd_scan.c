@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "corpus_job.h"
 #include "dashboard.h"
 #include "perplexity.h"
 #include "sae.h"
@@ -81,54 +82,10 @@ static void progress_init(progress_ctx *pc, int quiet) {
 }
 
 /* -------------------------------------------------------- perplexity --- */
-int cmd_perplexity(int argc, char **argv) {
-    const char *model = NULL, *text_file = NULL, *v;
-    long max_tokens = 0, window = 0;
-    int json = 0, quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: saesteer perplexity [--model DIR] --text-file F [--json] [--max-tokens N] [--context N] [--quiet]\n"
-                   "Perplexity of the model over a text file, streamed (any size).\n"
-                   "The tokens are cut into non-overlapping windows of N-1 tokens (N = --context, default the\n"
-                   "model's n_positions); each window runs as [BOS, tokens...] from an empty cache and every\n"
-                   "next-token prediction in it is scored (BOS predicts the first token), so each text token is\n"
-                   "predicted once: perplexity = exp(mean NLL), \"tokens\" = number of predictions.\n"
-                   "--max-tokens N stops after N text tokens. --json prints\n"
-                   "{\"perplexity\": p, \"tokens\": n, \"nll\": ..., \"windows\": ..., \"window\": N, \"seconds\": ...}.\n"
-                   "Progress on stderr every ~2 s (--quiet: none). SIGINT stops early: exit 1.\n");
-            return 0;
-        }
-        if (!strcmp(a, "--model")) { if (!(model = cli_value(argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--text-file")) { if (!(text_file = cli_value(argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--quiet")) quiet = 1;
-        else if (!strcmp(a, "--max-tokens")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1L << 62, &max_tokens)) return 2;
-        } else if (!strcmp(a, "--context")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 2, 1 << 20, &window)) return 2;
-        } else return cli_fail(SS_EINPUT, "unknown option '%.64s' (see --help)", a);
-    }
-    if (!text_file) return cli_fail(SS_EINPUT, "--text-file F is required");
-    cli_model cm;
-    int rc = cli_load_model(&cm, model);
-    if (rc) return rc;
-    if (window > cm.model->cfg.n_positions) {
-        int P = cm.model->cfg.n_positions;
-        cli_free_model(&cm);
-        return cli_fail(SS_EINPUT, "--context %ld: the model's n_positions is %d", window, P);
-    }
-    cli_catch_stop_signals(on_signal);
-    progress_ctx pc;
-    progress_init(&pc, quiet);
+int ppl_report(const ss_ppl *p, const char *text_file, int json, double secs, int nproc) {
     ss_ppl_result r;
-    char err[SS_ERRLEN];
-    rc = ss_perplexity_file(cm.model, cm.tok, text_file, (int)window, max_tokens, on_progress, &pc, &r, err);
-    double secs = ss_now() - pc.t0;
-    cli_free_model(&cm);
-    if (rc) return cli_fail(rc, "%s", err);
-    if (r.stopped) return cli_fail(SS_ERUNTIME, "interrupted after %lld tokens (perplexity so far %.4f)",
-                                   (long long)r.tokens, r.perplexity);
+    ss_ppl_get(p, &r);
+    if (r.tokens == 0) return cli_fail(SS_EINPUT, "%s: no tokens to score (empty file?)", text_file);
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "perplexity", r.perplexity);
@@ -137,14 +94,115 @@ int cmd_perplexity(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "windows", (double)r.windows);
         cJSON_AddNumberToObject(j, "window", r.window);
         cJSON_AddNumberToObject(j, "seconds", secs);
+        cJSON_AddNumberToObject(j, "ranks", nproc);
         cli_print_json(j);
         cJSON_Delete(j);
     } else {
-        printf("perplexity %.4f (mean NLL %.4f nats) over %lld tokens: %lld windows of up to %d positions incl. BOS; %.1f s, %.0f tokens/s\n",
+        printf("perplexity %.4f (mean NLL %.4f nats) over %lld tokens: %lld windows of up to %d positions incl. BOS; %.1f s, %.0f tokens/s",
                r.perplexity, r.nll, (long long)r.tokens, (long long)r.windows, r.window, secs,
                secs > 0 ? (double)r.tokens / secs : 0);
+        if (nproc > 1) printf(" (%d processes)", nproc);
+        printf("\n");
     }
-    return 0;
+    return SS_OK;
+}
+
+static int pack_ppl(void *ctx, ss_buf *b, char *err) { return ss_ppl_pack(ctx, b, err); }
+static int merge_ppl(void *ctx, const void *data, size_t len, char *err) { return ss_ppl_merge(ctx, data, len, err); }
+
+int cmd_perplexity(int argc, char **argv) {
+    const char *model = NULL, *text_file = NULL, *part_out = NULL, *v;
+    long max_tokens = 0, window = 0, threads = 0;
+    int json = 0, quiet = 0, shard = 0, shards = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: saesteer perplexity [--model DIR] --text-file F [--json] [--max-tokens N] [--context N] [--quiet]\n"
+                   "                           [--threads N] [--shard I/N -o PART]\n"
+                   "Perplexity of the model over a text file, streamed (any size).\n"
+                   "The tokens are cut into non-overlapping windows of N-1 tokens (N = --context, default the\n"
+                   "model's n_positions); each window runs as [BOS, tokens...] from an empty cache and every\n"
+                   "next-token prediction in it is scored (BOS predicts the first token), so each text token is\n"
+                   "predicted once: perplexity = exp(mean NLL), \"tokens\" = number of predictions.\n"
+                   "--max-tokens N stops after N text tokens. --json prints\n"
+                   "{\"perplexity\": p, \"tokens\": n, \"nll\": ..., \"windows\": ..., \"window\": N, \"seconds\": ..., \"ranks\": R}.\n"
+                   "Progress on stderr every ~2 s (--quiet: none). SIGINT stops early: exit 1.\n"
+                   "--threads N: windows at once (default: the CPUs this process may use), one BLAS thread each.\n"
+                   "Many processes: `mpirun -n R saesteer perplexity ...` (MPI build) gives the same numbers as one\n"
+                   "process; --shard I/N -o PART writes a part file for `saesteer merge` (docs/SCALING.md).\n");
+            return 0;
+        }
+        if (!strcmp(a, "--model")) { if (!(model = cli_value(argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--text-file")) { if (!(text_file = cli_value(argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { if (!(part_out = cli_value(argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--shard")) { if (!(v = cli_value(argc, argv, &i)) || cjob_shard_arg(v, &shard, &shards)) return 2; }
+        else if (!strcmp(a, "--threads")) { if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 0, 256, &threads)) return 2; }
+        else if (!strcmp(a, "--max-tokens")) {
+            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1L << 62, &max_tokens)) return 2;
+        } else if (!strcmp(a, "--context")) {
+            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 2, 1 << 20, &window)) return 2;
+        } else return cli_fail(SS_EINPUT, "unknown option '%.64s' (see --help)", a);
+    }
+    if (!text_file) return cli_fail(SS_EINPUT, "--text-file F is required");
+    if (shards && !part_out) return cli_fail(SS_EINPUT, "--shard needs -o PART (the part file to write)");
+    if (!shards && part_out) return cli_fail(SS_EINPUT, "-o PART goes with --shard I/N");
+    cli_model cm;
+    memset(&cm, 0, sizeof cm);
+    ss_ppl *p = NULL;
+    ss_buf pk = {0};
+    cjob job;
+    char err[SS_ERRLEN];
+    int rc = cli_load_model(&cm, model);
+    if (!rc && window > cm.model->cfg.n_positions)
+        rc = cli_fail(SS_EINPUT, "--context %ld: the model's n_positions is %d", window, cm.model->cfg.n_positions);
+    if ((rc = cjob_agree(rc))) goto done;
+    cli_catch_stop_signals(on_signal);
+    progress_ctx pc;
+    progress_init(&pc, quiet || ranks_rank() > 0);
+    if ((rc = cjob_setup(&job, shard, shards, cm.tok, text_file))) goto done;
+    int stopped = 0;
+    rc = ss_perplexity_part(cm.model, cm.tok, text_file, (int)window, max_tokens, &job.part,
+                            threads ? (int)threads : ss_cpu_count(), on_progress, &pc, &p, &stopped, err);
+    if (rc) rc = cli_fail(rc, "%s", err);
+    else if (stopped || g_stop) {
+        ss_ppl_result r;
+        ss_ppl_get(p, &r);
+        rc = cli_fail(SS_ERUNTIME, "interrupted after %lld tokens (perplexity so far %.4f)", (long long)r.tokens, r.perplexity);
+    }
+    if ((rc = cjob_agree(rc))) goto done;
+    ss_ppl_result r;
+    ss_ppl_get(p, &r);
+    double secs = ss_now() - pc.t0;
+    if (shards) {
+        char fp[65], opts[128];
+        snprintf(opts, sizeof opts, "window=%d max_tokens=%lld", r.window, (long long)max_tokens);
+        cjob_fingerprint("perplexity", cm.model, NULL, opts, fp);
+        if ((rc = ss_ppl_pack(p, &pk, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+        cJSON *h = cJSON_CreateObject();
+        cJSON_AddStringToObject(h, "command", "perplexity");
+        cJSON_AddStringToObject(h, "fingerprint", fp);
+        cJSON_AddStringToObject(h, "options", opts);
+        cJSON_AddStringToObject(h, "model", cm.model->dir);
+        cJSON_AddStringToObject(h, "text_file", text_file);
+        cJSON_AddNumberToObject(h, "n_tokens", (double)r.tokens);
+        cJSON_AddNumberToObject(h, "seconds", secs);
+        rc = cjob_write_part(&job, part_out, h, &pk);
+        cJSON_Delete(h);
+        if (!rc) printf("shard %d of %d: %lld predictions in %lld windows in %.1f s; wrote %s\n", shard, shards,
+                        (long long)r.tokens, (long long)r.windows, secs, part_out);
+        goto done;
+    }
+    int64_t sent = 0;
+    if ((rc = cjob_reduce(&job, pack_ppl, merge_ppl, p, &sent))) goto done;
+    if (job.rank == 0) rc = ppl_report(p, text_file, json, ss_now() - pc.t0, cjob_nproc(&job));
+    rc = cjob_agree(rc);
+done:
+    ss_buf_free(&pk);
+    ss_ppl_free(p);
+    if (cm.model) cli_free_model(&cm);
+    return rc;
 }
 
 /* ---------------------------------------------------------- JSON writer --- */
@@ -180,6 +238,7 @@ static void jnum(FILE *f, double x) {
 typedef struct {
     const char *model_dir, *sae_path, *text_file;
     double seconds;
+    int ranks;             /* processes that made it (MPI ranks or shards; 1) */
 } scan_meta;
 
 static int write_latents_json(FILE *f, const scan_state *sc, const tokenizer *tok, const scan_meta *mt, char *err) {
@@ -197,9 +256,11 @@ static int write_latents_json(FILE *f, const scan_state *sc, const tokenizer *to
     fprintf(f, ",\"d_in\":%d,\"d_sae\":%d,\n\"text_file\":", d->d_in, d->d_sae);
     jstr(f, mt->text_file);
     fprintf(f, ",\"bytes_scanned\":%lld,\"n_tokens\":%lld,\"n_windows\":%lld,\"window\":%d,\"prepend_bos\":%s,"
-               "\"center_writing_weights\":%s,\"top_k\":%d,\"context_radius\":%d,\"seconds\":",
+               "\"center_writing_weights\":%s,\"top_k\":%d,\"context_radius\":%d,\n",
             (long long)sc->bytes_done, (long long)sc->n_tokens, (long long)sc->n_windows, sc->window,
             sc->bos ? "true" : "false", d->center_writing_weights ? "true" : "false", sc->K, sc->R);
+    /* how it was made, on a line of its own: everything else is the same for any number of processes */
+    fprintf(f, "\"ranks\":%d,\"seconds\":", mt->ranks);
     jnum(f, mt->seconds);
     fputs(",\"tokens_per_s\":", f);
     jnum(f, mt->seconds > 0 ? (double)sc->n_tokens / mt->seconds : 0);
@@ -220,7 +281,7 @@ static int write_latents_json(FILE *f, const scan_state *sc, const tokenizer *to
         fprintf(f, ",\"n_active\":%lld,\"density\":", (long long)na);
         jnum(f, sc->n_tokens ? (double)na / (double)sc->n_tokens : 0);
         fputs(",\"max_act\":", f); jnum(f, sc->max_act[i]);
-        fputs(",\"mean_act\":", f); jnum(f, na ? sc->sum_act[i] / (double)na : 0);
+        fputs(",\"mean_act\":", f); jnum(f, na ? scan_sum_act(sc, i) / (double)na : 0);
         const uint32_t *h = sc->hist + (size_t)i * SCAN_HIST_BINS;
         int lo = 0, hi = SCAN_HIST_BINS - 1;
         while (lo < SCAN_HIST_BINS && !h[lo]) lo++;
@@ -287,15 +348,89 @@ static int write_latents_json(FILE *f, const scan_state *sc, const tokenizer *to
 }
 
 /* -------------------------------------------------------------- scan --- */
+
+/* OUTDIR/latents.json and OUTDIR/dashboard.html from a finished scan (after
+   scan_logit_effects), each through a temporary file renamed into place at
+   the end; an interrupt before then leaves the earlier outputs. */
+static int write_scan_outputs(scan_state *sc, const tokenizer *tok, const char *outdir, const scan_meta *mt) {
+    char err[SS_ERRLEN], path[4200];
+    ss_outfile oj, oh;
+    memset(&oj, 0, sizeof oj);
+    memset(&oh, 0, sizeof oh);
+    FILE *jin = NULL;
+    int rc;
+    snprintf(path, sizeof path, "%s/latents.json", outdir);
+    if ((rc = ss_out_open(&oj, path, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+    if ((rc = write_latents_json(oj.fp, sc, tok, mt, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+    if (fflush(oj.fp) != 0) { rc = cli_fail(SS_ERUNTIME, "%s: write failed (disk full?)", path); goto done; }
+    snprintf(path, sizeof path, "%s/dashboard.html", outdir);
+    if ((rc = ss_out_open(&oh, path, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+    if (!(jin = fopen(oj.tmp, "rb"))) { rc = cli_fail(SS_ERUNTIME, "%s: cannot read back", oj.tmp); goto done; }
+    if (dashboard_write(oh.fp, jin) != 0) { rc = cli_fail(SS_ERUNTIME, "%s: write failed (disk full?)", path); goto done; }
+    if (g_stop) {
+        rc = cli_fail(SS_ERUNTIME, "interrupted while writing; earlier outputs in %s left as they were", outdir);
+        goto done;
+    }
+    if ((rc = ss_out_commit(&oj, err)) || (rc = ss_out_commit(&oh, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+done:
+    if (jin) fclose(jin);
+    ss_out_abort(&oj);
+    ss_out_abort(&oh);
+    return rc;
+}
+
+static int make_outdir(const char *outdir) {
+    struct stat st;
+    if (stat(outdir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return cli_fail(SS_EINPUT, "-o %s: exists and is not a directory", outdir);
+    } else if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
+        return cli_fail(SS_ERUNTIME, "-o %s: cannot create directory: %s", outdir, strerror(errno));
+    }
+    return SS_OK;
+}
+
+/* After the statistics: logit effects, outputs, the summary on stdout. */
+static int finish_scan(scan_state *sc, const tokenizer *tok, const char *outdir, const scan_meta *mt) {
+    char err[SS_ERRLEN];
+    int rc;
+    if (sc->n_tokens == 0) return cli_fail(SS_EINPUT, "%s: no tokens to scan (empty file?)", mt->text_file);
+    double t0 = ss_now();
+    if ((rc = scan_logit_effects(sc, err))) return cli_fail(rc, "%s", err);
+    if (sc->stopped || g_stop)
+        return cli_fail(SS_ERUNTIME, "interrupted; nothing written, earlier outputs in %s left as they were", outdir);
+    double t1 = ss_now();
+    if ((rc = write_scan_outputs(sc, tok, outdir, mt))) return rc;
+    if (getenv("SAESTEER_SCALE_STATS"))
+        fprintf(stderr, "saesteer scan: stats: logit effects %.3f s, writing outputs %.3f s\n", t1 - t0, ss_now() - t1);
+    int64_t alive = 0;
+    for (int i = 0; i < sc->S; i++) alive += sc->n_active[i] > 0;
+    double secs = mt->seconds;
+    printf("scanned %lld tokens (%lld windows, %lld bytes) in %.1f s: %.0f tokens/s", (long long)sc->n_tokens,
+           (long long)sc->n_windows, (long long)sc->bytes_done, secs, secs > 0 ? (double)sc->n_tokens / secs : 0);
+    if (mt->ranks > 1) printf(" (%d processes)", mt->ranks);
+    printf("\n%lld of %d latents fired, %lld dead\n", (long long)alive, sc->S, (long long)(sc->S - alive));
+    printf("wrote %s/latents.json and %s/dashboard.html\n", outdir, outdir);
+    return SS_OK;
+}
+
+static int pack_scan(void *ctx, ss_buf *b, char *err) { return scan_pack(ctx, b, err); }
+static int merge_scan(void *ctx, const void *data, size_t len, char *err) { return scan_merge(ctx, data, len, err); }
+
+static void scan_opts_string(const scan_state *sc, char *buf, size_t n) {
+    snprintf(buf, n, "top_k=%d radius=%d window=%d max_tokens=%lld logit_tokens=%d", sc->K, sc->R, sc->window,
+             (long long)sc->max_tokens, sc->n_logits);
+}
+
 int cmd_scan(int argc, char **argv) {
     const char *model = NULL, *sae_path = NULL, *text_file = NULL, *outdir = NULL, *v;
-    long top = 20, radius = 8, window = 0, max_tokens = 0, n_logits = 10;
-    int quiet = 0;
+    long top = 20, radius = 8, window = 0, max_tokens = 0, n_logits = 10, threads = 0;
+    int quiet = 0, shard = 0, shards = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: saesteer scan [--model DIR] [--sae PATH] --text-file F -o OUTDIR\n"
-                   "                     [--top K] [--context N] [--window W] [--max-tokens N] [--logit-tokens N] [--quiet]\n"
+                   "                     [--top K] [--context N] [--window W] [--max-tokens N] [--logit-tokens N]\n"
+                   "                     [--threads N] [--shard I/N] [--quiet]\n"
                    "Streams F (any size) through the model only up to the SAE's hook, encodes every token and keeps,\n"
                    "per latent, in memory independent of F's size: the top K (default 20) activating tokens with N\n"
                    "(default 8) tokens of context each side, the activation density (fraction of tokens where the\n"
@@ -305,7 +440,12 @@ int cmd_scan(int argc, char **argv) {
                    "prepend_bos each starts with BOS, which is not scored. Centring follows the SAE's metadata.\n"
                    "Writes OUTDIR/latents.json and OUTDIR/dashboard.html (self-contained; open it in a browser;\n"
                    "?q=TEXT searches on load). Progress on stderr every ~2 s. SIGINT/SIGTERM: stops, exit 1,\n"
-                   "earlier outputs in OUTDIR left untouched.\n");
+                   "earlier outputs in OUTDIR left untouched.\n"
+                   "--threads N: N windows at once, one BLAS thread each (default: the CPUs this process may use;\n"
+                   "faster here than BLAS threads on one window, and the numbers do not depend on N: docs/SCALING.md).\n"
+                   "Many processes (docs/SCALING.md): `mpirun -n N saesteer scan ...` (a -DSAESTEER_MPI=ON build)\n"
+                   "splits F by byte ranges and writes the same outputs as one process; without MPI, --shard I/N\n"
+                   "-o PART writes shard I's partial result file and `saesteer merge PART... -o OUTDIR` combines them.\n");
             return 0;
         }
         if (!strcmp(a, "--model")) { if (!(model = cli_value(argc, argv, &i))) return 2; }
@@ -318,82 +458,209 @@ int cmd_scan(int argc, char **argv) {
         else if (!strcmp(a, "--window")) { if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1 << 20, &window)) return 2; }
         else if (!strcmp(a, "--max-tokens")) { if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1L << 62, &max_tokens)) return 2; }
         else if (!strcmp(a, "--logit-tokens")) { if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1000, &n_logits)) return 2; }
+        else if (!strcmp(a, "--threads")) { if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 0, 256, &threads)) return 2; }
+        else if (!strcmp(a, "--shard")) { if (!(v = cli_value(argc, argv, &i)) || cjob_shard_arg(v, &shard, &shards)) return 2; }
         else return cli_fail(SS_EINPUT, "unknown option '%.64s' (see --help)", a);
     }
     if (!text_file) return cli_fail(SS_EINPUT, "--text-file F is required");
-    if (!outdir) return cli_fail(SS_EINPUT, "-o OUTDIR is required");
+    if (!outdir) return cli_fail(SS_EINPUT, shards ? "-o PART is required (the part file to write)" : "-o OUTDIR is required");
+    /* checks that could differ between machines go through an agreement point (MPI ranks) */
     struct stat st;
+    int rc = SS_OK;
     if (stat(text_file, &st) != 0 || !S_ISREG(st.st_mode))
-        return cli_fail(SS_EINPUT, "--text-file %s: not a readable file", text_file);
-    if (stat(outdir, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) return cli_fail(SS_EINPUT, "-o %s: exists and is not a directory", outdir);
-    } else if (mkdir(outdir, 0777) != 0) {
-        return cli_fail(SS_ERUNTIME, "-o %s: cannot create directory: %s", outdir, strerror(errno));
-    }
+        rc = cli_fail(SS_EINPUT, "--text-file %s: not a readable file", text_file);
+    if (!rc && !shards) rc = make_outdir(outdir);
+    if ((rc = cjob_agree(rc))) return rc;
     if (!sae_path) sae_path = cli_default_sae();
     if (!model) model = cli_default_model();
 
     char err[SS_ERRLEN];
     cli_model cm;
-    int rc = cli_load_model(&cm, model);
-    if (rc) return rc;
+    memset(&cm, 0, sizeof cm);
     sae_dict *d = NULL;
-    if ((rc = sae_load(&d, sae_path, err))) { cli_free_model(&cm); return cli_fail(rc, "%s", err); }
+    scan_state *sc = NULL;
+    cjob job;
+    ss_buf pk = {0};
+    rc = cli_load_model(&cm, model);
+    if (!rc && (rc = sae_load(&d, sae_path, err))) rc = cli_fail(rc, "%s", err);
     cli_catch_stop_signals(on_signal);
     progress_ctx pc;
-    progress_init(&pc, quiet);
-    scan_opts o = {(int)top, (int)radius, (int)window, max_tokens, (int)n_logits, on_progress, &pc};
-    scan_state *sc = NULL;
-    ss_outfile oj, oh;
-    memset(&oj, 0, sizeof oj);
-    memset(&oh, 0, sizeof oh);
-    FILE *jin = NULL;
-    if ((rc = scan_new(&sc, d, cm.model, &o, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+    progress_init(&pc, quiet || ranks_rank() > 0);
+    scan_opts o = {(int)top, (int)radius, (int)window, max_tokens, (int)n_logits, on_progress, &pc,
+                   threads ? (int)threads : ss_cpu_count()};
+    if (!rc && (rc = scan_new(&sc, d, cm.model, &o, err))) rc = cli_fail(rc, "%s", err);
+    if ((rc = cjob_agree(rc))) goto done;
+    double tc = ss_now();
+    if ((rc = cjob_setup(&job, shard, shards, cm.tok, text_file))) goto done;
+    double tw = ss_now();
     snprintf(pc.banner, sizeof pc.banner, "saesteer scan: %.300s over %.300s (%d latents at %s; windows of %d%s)",
              sae_path, text_file, d->d_sae, d->hook_name, sc->window, sc->bos ? " with BOS" : "");
-    if ((rc = scan_file(sc, cm.tok, text_file, err))) { rc = cli_fail(rc, "%s", err); goto done; }
-    double secs = ss_now() - pc.t0;
-    if (sc->stopped || g_stop) {
+    if ((rc = scan_file_part(sc, cm.tok, text_file, &job.part, err))) rc = cli_fail(rc, "%s", err);
+    double te = ss_now();
+    if (!rc && (sc->stopped || g_stop))
         rc = cli_fail(SS_ERUNTIME, "interrupted after %lld tokens; nothing written, earlier outputs in %s left as they were",
                       (long long)sc->n_tokens, outdir);
+    if ((rc = cjob_agree(rc))) goto done;
+    double secs = ss_now() - pc.t0;
+    if (shards) {   /* a partial result file */
+        char fp[65], opts[256];
+        scan_opts_string(sc, opts, sizeof opts);
+        cjob_fingerprint("scan", cm.model, d, opts, fp);
+        if ((rc = scan_pack(sc, &pk, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+        cJSON *h = cJSON_CreateObject();
+        cJSON_AddStringToObject(h, "command", "scan");
+        cJSON_AddStringToObject(h, "fingerprint", fp);
+        cJSON_AddStringToObject(h, "options", opts);
+        cJSON_AddStringToObject(h, "model", model);
+        cJSON_AddStringToObject(h, "sae", sae_path);
+        cJSON_AddStringToObject(h, "text_file", text_file);
+        cJSON_AddNumberToObject(h, "n_tokens", (double)sc->n_tokens);
+        cJSON_AddNumberToObject(h, "seconds", secs);
+        rc = cjob_write_part(&job, outdir, h, &pk);
+        cJSON_Delete(h);
+        if (!rc) printf("shard %d of %d: %lld tokens (%lld windows, bytes %lld..%lld) in %.1f s; wrote %s\n", shard, shards,
+                        (long long)sc->n_tokens, (long long)sc->n_windows, (long long)job.byte_start,
+                        (long long)job.byte_end, secs, outdir);
         goto done;
     }
-    if ((rc = scan_logit_effects(sc, err))) { rc = cli_fail(rc, "%s", err); goto done; }
-    if (sc->stopped || g_stop) {
-        rc = cli_fail(SS_ERUNTIME, "interrupted; nothing written, earlier outputs in %s left as they were", outdir);
-        goto done;
+    int64_t sent = 0, my_tokens = sc->n_tokens;   /* this rank's, before the merge adds the others' */
+    double tm = ss_now();
+    if ((rc = cjob_reduce(&job, pack_scan, merge_scan, sc, &sent))) goto done;
+    if (getenv("SAESTEER_SCALE_STATS"))   /* the figures of docs/SCALING.md, per rank */
+        fprintf(stderr, "saesteer scan: stats: rank %d of %d: counting %.3f s, windows %.3f s (%lld tokens, %.1f tokens/s), "
+                        "waiting %.3f s, sent %lld bytes at the merge, merge %.3f s\n", job.rank, job.size, tw - tc, te - tw,
+                (long long)my_tokens, te > tw ? (double)my_tokens / (te - tw) : 0, tm - te, (long long)sent, ss_now() - tm);
+    if (job.rank == 0) {
+        scan_meta mt = {model, sae_path, text_file, ss_now() - pc.t0, cjob_nproc(&job)};
+        rc = finish_scan(sc, cm.tok, outdir, &mt);
     }
-
-    char path[4200];
-    scan_meta mt = {model, sae_path, text_file, secs};
-    snprintf(path, sizeof path, "%s/latents.json", outdir);
-    if ((rc = ss_out_open(&oj, path, err))) { rc = cli_fail(rc, "%s", err); goto done; }
-    if ((rc = write_latents_json(oj.fp, sc, cm.tok, &mt, err))) { rc = cli_fail(rc, "%s", err); goto done; }
-    if (fflush(oj.fp) != 0) { rc = cli_fail(SS_ERUNTIME, "%s: write failed (disk full?)", path); goto done; }
-    snprintf(path, sizeof path, "%s/dashboard.html", outdir);
-    if ((rc = ss_out_open(&oh, path, err))) { rc = cli_fail(rc, "%s", err); goto done; }
-    if (!(jin = fopen(oj.tmp, "rb"))) { rc = cli_fail(SS_ERUNTIME, "%s: cannot read back", oj.tmp); goto done; }
-    if (dashboard_write(oh.fp, jin) != 0) { rc = cli_fail(SS_ERUNTIME, "%s: write failed (disk full?)", path); goto done; }
-    if (g_stop) {
-        rc = cli_fail(SS_ERUNTIME, "interrupted while writing; earlier outputs in %s left as they were", outdir);
-        goto done;
-    }
-    if ((rc = ss_out_commit(&oj, err)) || (rc = ss_out_commit(&oh, err))) { rc = cli_fail(rc, "%s", err); goto done; }
-
-    int64_t alive = 0;
-    for (int i = 0; i < sc->S; i++) alive += sc->n_active[i] > 0;
-    printf("scanned %lld tokens (%lld windows, %lld bytes) in %.1f s: %.0f tokens/s\n", (long long)sc->n_tokens,
-           (long long)sc->n_windows, (long long)sc->bytes_done, secs, secs > 0 ? (double)sc->n_tokens / secs : 0);
-    printf("%lld of %d latents fired, %lld dead\n", (long long)alive, sc->S, (long long)(sc->S - alive));
-    printf("wrote %s/latents.json and %s/dashboard.html\n", outdir, outdir);
-    rc = 0;
+    rc = cjob_agree(rc);
 done:
-    if (jin) fclose(jin);
-    ss_out_abort(&oj);
-    ss_out_abort(&oh);
+    ss_buf_free(&pk);
     scan_free(sc);
     sae_free(d);
-    cli_free_model(&cm);
+    if (cm.model) cli_free_model(&cm);
+    return rc;
+}
+
+/* ------------------------------------------------------------ merge --- */
+/* saesteer merge PART... [-o OUTDIR] [--model DIR] [--sae PATH] */
+int cmd_merge(int argc, char **argv) {
+    const char *out = NULL, *model = NULL, *sae_path = NULL;
+    const char **paths = calloc((size_t)argc, sizeof *paths);
+    if (!paths) return cli_fail(SS_ERUNTIME, "out of memory");
+    int n = 0, json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: saesteer merge PART... [-o OUTDIR] [--model DIR] [--sae PATH] [--json]\n"
+                   "Combines the part files of `saesteer scan|sae-eval|perplexity --shard I/N` (all N of them, in\n"
+                   "any order) into what one process over the whole text would have written, byte for byte apart\n"
+                   "from the line with \"ranks\" (N) and \"seconds\" (the slowest shard's). Refuses parts that do not\n"
+                   "belong together: another command, model, dictionary or options (a sha256 fingerprint), another\n"
+                   "text size, a shard missing or twice, ranges that do not tile the text, a corrupt payload.\n"
+                   "scan parts: -o OUTDIR gets latents.json and dashboard.html (the model and dictionary are loaded\n"
+                   "again, from the paths in the parts unless --model/--sae say otherwise, and must match the\n"
+                   "fingerprint). sae-eval and perplexity parts: the report on stdout (--json as those commands).\n"
+                   "Part file format: docs/SCALING.md.\n");
+            free(paths);
+            return 0;
+        }
+        if (!strcmp(a, "-o") || !strcmp(a, "--output")) { if (!(out = cli_value(argc, argv, &i))) { free(paths); return 2; } }
+        else if (!strcmp(a, "--model")) { if (!(model = cli_value(argc, argv, &i))) { free(paths); return 2; } }
+        else if (!strcmp(a, "--sae")) { if (!(sae_path = cli_value(argc, argv, &i))) { free(paths); return 2; } }
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (a[0] == '-' && a[1]) { free(paths); return cli_fail(SS_EINPUT, "unknown option '%.64s' (see --help)", a); }
+        else paths[n++] = a;
+    }
+    if (n == 0) { free(paths); return cli_fail(SS_EINPUT, "give the part files to merge (see --help)"); }
+    cJSON **hdr = calloc((size_t)n, sizeof *hdr);
+    unsigned char **pay = calloc((size_t)n, sizeof *pay);
+    size_t *len = calloc((size_t)n, sizeof *len);
+    int *order = calloc((size_t)n, sizeof *order);
+    cli_model cm;
+    memset(&cm, 0, sizeof cm);
+    sae_dict *d = NULL;
+    scan_state *sc = NULL;
+    sae_eval *ev = NULL;
+    ss_ppl *pp = NULL;
+    char err[SS_ERRLEN];
+    int rc = SS_OK;
+    if (!hdr || !pay || !len || !order) { rc = cli_fail(SS_ERUNTIME, "out of memory"); goto done; }
+    for (int i = 0; i < n && !rc; i++) rc = cjob_read_part(paths[i], &hdr[i], &pay[i], &len[i]);
+    if (rc || (rc = cjob_check_parts(hdr, paths, n, order))) goto done;
+    cJSON *h0 = hdr[order[0]];
+    const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h0, "command"));
+    const char *opts = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h0, "options"));
+    const char *text_file = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h0, "text_file"));
+    if (!model) model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h0, "model"));
+    if (!sae_path) sae_path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h0, "sae"));
+    if (!cmd || !opts || !text_file || !model) { rc = cli_fail(SS_EINPUT, "%s: header lacks command/options/text_file/model", paths[order[0]]); goto done; }
+    int is_scan = !strcmp(cmd, "scan");
+    if (is_scan && !out) { rc = cli_fail(SS_EINPUT, "scan parts: -o OUTDIR is required"); goto done; }
+    if (!is_scan && out) { rc = cli_fail(SS_EINPUT, "%s parts: the report goes to stdout (no -o)", cmd); goto done; }
+    if (is_scan && (rc = make_outdir(out))) goto done;
+    double secs = 0;
+    for (int i = 0; i < n; i++) {
+        cJSON *s = cJSON_GetObjectItemCaseSensitive(hdr[i], "seconds");
+        if (cJSON_IsNumber(s) && s->valuedouble > secs) secs = s->valuedouble;
+    }
+    if ((rc = cli_load_model(&cm, model))) goto done;
+    if (sae_path && strcmp(cmd, "perplexity") && (rc = sae_load(&d, sae_path, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+    char fp[65];
+    cjob_fingerprint(cmd, cm.model, d, opts, fp);
+    const char *want = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h0, "fingerprint"));
+    if (!want || strcmp(fp, want)) {
+        rc = cli_fail(SS_EINPUT, "the model %s%s%s is not the one the parts were made with (fingerprint differs)", model,
+                      d ? " or dictionary " : "", d ? sae_path : "");
+        goto done;
+    }
+    cli_catch_stop_signals(on_signal);
+    if (is_scan) {
+        scan_opts o = {0};
+        long long mt;
+        if (sscanf(opts, "top_k=%d radius=%d window=%d max_tokens=%lld logit_tokens=%d", &o.top_k, &o.radius, &o.window,
+                   &mt, &o.n_logits) != 5) { rc = cli_fail(SS_EINPUT, "%s: options '%.100s' not understood", paths[order[0]], opts); goto done; }
+        o.max_tokens = mt;
+        o.threads = ss_cpu_count();   /* logit effects */
+        if ((rc = scan_new(&sc, d, cm.model, &o, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+        for (int k = 0; k < n && !rc; k++)
+            if ((rc = scan_merge(sc, pay[order[k]], len[order[k]], err))) rc = cli_fail(rc, "%s: %s", paths[order[k]], err);
+        if (rc) goto done;
+        scan_meta m = {model, sae_path, text_file, secs, n};
+        rc = finish_scan(sc, cm.tok, out, &m);
+    } else if (!strcmp(cmd, "sae-eval")) {
+        int ctx, bos;
+        long long mt;
+        if (sscanf(opts, "context=%d bos=%d max_tokens=%lld", &ctx, &bos, &mt) != 3) {
+            rc = cli_fail(SS_EINPUT, "%s: options '%.100s' not understood", paths[order[0]], opts); goto done;
+        }
+        if ((rc = sae_eval_new(&ev, d, cm.model, ctx, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+        for (int k = 0; k < n && !rc; k++)
+            if ((rc = sae_eval_merge(ev, pay[order[k]], len[order[k]], err))) rc = cli_fail(rc, "%s: %s", paths[order[k]], err);
+        if (!rc) rc = sae_eval_report(ev, d, cm.model, text_file, ctx, bos, json, n);
+    } else if (!strcmp(cmd, "perplexity")) {
+        int win;
+        long long mt;
+        if (sscanf(opts, "window=%d max_tokens=%lld", &win, &mt) != 2) {
+            rc = cli_fail(SS_EINPUT, "%s: options '%.100s' not understood", paths[order[0]], opts); goto done;
+        }
+        if ((rc = ss_ppl_new(&pp, cm.model, win, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+        for (int k = 0; k < n && !rc; k++)
+            if ((rc = ss_ppl_merge(pp, pay[order[k]], len[order[k]], err))) rc = cli_fail(rc, "%s: %s", paths[order[k]], err);
+        if (!rc) rc = ppl_report(pp, text_file, json, secs, n);
+    } else {
+        rc = cli_fail(SS_EINPUT, "%s: unknown command '%.40s'", paths[order[0]], cmd);
+    }
+done:
+    for (int i = 0; hdr && i < n; i++) cJSON_Delete(hdr[i]);
+    for (int i = 0; pay && i < n; i++) free(pay[i]);
+    free(hdr); free(pay); free(len); free(order); free(paths);
+    scan_free(sc);
+    sae_eval_free(ev);
+    ss_ppl_free(pp);
+    sae_free(d);
+    if (cm.model) cli_free_model(&cm);
     return rc;
 }
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "corpus_job.h"
 
 int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
@@ -19,6 +20,7 @@ int cmd_sae_eval(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_label(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 /* contrastive vectors, comparison, function vectors (cmd_vector.c, cmd_compare.c, cmd_fv.c) */
 int cmd_vector(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
@@ -44,6 +46,7 @@ static const struct { const char *name; cli_cmd_fn fn; const char *help; } COMMA
     {"perplexity", cmd_perplexity, "model perplexity over a text file (streamed, BOS-prefixed windows)"},
     {"scan", cmd_scan, "top activating contexts of every latent over a text file -> latents.json, dashboard.html"},
     {"label", cmd_label, "name latents in an .h5 dictionary"},
+    {"merge", cmd_merge, "combine the part files of scan/sae-eval/perplexity --shard I/N"},
     {"vector", cmd_vector, "contrastive steering vector (mean, pca, ActAdd) and llama.cpp GGUF export/import"},
     {"compare", cmd_compare, "SAE-latent boost vs a steering vector: effect against fluency over scales"},
     {"task-vector", cmd_task_vector, "task-encoding hidden state (ICL mean) patched into zero-shot prompts"},
@@ -79,5 +82,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     cli_cmd_name = argv[1];
+    /* corpus commands may run as MPI ranks (mpirun -n N, a -DSAESTEER_MPI=ON build) */
+    if (fn == cmd_scan || fn == cmd_sae_eval || fn == cmd_perplexity) {
+        int rc = cjob_start(&argc, &argv);
+        if (!rc) rc = fn(argc - 1, argv + 1);
+        return cjob_finish(rc);
+    }
     return fn(argc - 1, argv + 1);
 }

@@ -1,7 +1,10 @@
 /* common.c - errors, files, atomic outputs, small utilities. */
 #include "common.h"
 
+#include <cblas.h>
 #include <errno.h>
+#include <sched.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,27 +210,137 @@ static void sha256_update(sha256_ctx *c, const unsigned char *p, size_t n) {
     }
 }
 
-int ss_sha256_file(const char *path, char hex[65], char *err) {
+void ss_sha256_init(ss_sha256 *h) {
     static const uint32_t H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    sha256_ctx c;
-    memset(&c, 0, sizeof c);
-    memcpy(c.h, H0, sizeof H0);
+    _Static_assert(sizeof(ss_sha256) >= sizeof(sha256_ctx), "ss_sha256 too small");
+    sha256_ctx *c = (sha256_ctx *)h;
+    memset(c, 0, sizeof *c);
+    memcpy(c->h, H0, sizeof H0);
+}
+
+void ss_sha256_update(ss_sha256 *h, const void *p, size_t n) { sha256_update((sha256_ctx *)h, p, n); }
+
+void ss_sha256_hex(ss_sha256 *h, char hex[65]) {
+    sha256_ctx *c = (sha256_ctx *)h;
+    uint64_t bits = c->len * 8;
+    unsigned char pad = 0x80, zero = 0;
+    sha256_update(c, &pad, 1);
+    while (c->nbuf != 56) sha256_update(c, &zero, 1);
+    unsigned char lenb[8];
+    for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha256_update(c, lenb, 8);
+    for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
+}
+
+int ss_sha256_file(const char *path, char hex[65], char *err) {
+    ss_sha256 c;
+    ss_sha256_init(&c);
     FILE *f = fopen(path, "rb");
     if (!f) return ss_fail(err, SS_EINPUT, "%s: cannot open: %s", path, strerror(errno));
     unsigned char buf[1 << 16];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sha256_update(&c, buf, n);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) ss_sha256_update(&c, buf, n);
     int bad = ferror(f);
     fclose(f);
     if (bad) return ss_fail(err, SS_ERUNTIME, "%s: read error", path);
-    uint64_t bits = c.len * 8;
-    unsigned char pad = 0x80, zero = 0;
-    sha256_update(&c, &pad, 1);
-    while (c.nbuf != 56) sha256_update(&c, &zero, 1);
-    unsigned char lenb[8];
-    for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha256_update(&c, lenb, 8);
-    for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", c.h[i]);
+    ss_sha256_hex(&c, hex);
     return SS_OK;
+}
+
+/* ---- growable byte buffer ---- */
+int ss_buf_put(ss_buf *b, const void *p, size_t n) {
+    if (n == 0) return 0;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) cap *= 2;
+        unsigned char *nd = realloc(b->data, cap);
+        if (!nd) return -1;
+        b->data = nd;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void ss_buf_free(ss_buf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- exact sums of non-negative floats ---- */
+void ss_xsum_merge(uint64_t *a, const uint64_t *b) {
+    uint64_t flag = (a[SS_XSUM_WORDS - 1] | b[SS_XSUM_WORDS - 1]) & SS_XSUM_INF;
+    unsigned __int128 c = 0;
+    for (int k = 0; k < SS_XSUM_WORDS; k++) {
+        uint64_t x = a[k], y = b[k];
+        if (k == SS_XSUM_WORDS - 1) { x &= ~SS_XSUM_INF; y &= ~SS_XSUM_INF; }
+        c += (unsigned __int128)x + y;
+        a[k] = (uint64_t)c;
+        c >>= 64;
+    }
+    a[SS_XSUM_WORDS - 1] |= flag;
+}
+
+double ss_xsum_value(const uint64_t *w) {
+    if (w[SS_XSUM_WORDS - 1] & SS_XSUM_INF) return INFINITY;
+    double d = 0;
+    for (int k = SS_XSUM_WORDS - 1; k >= 0; k--) d += ldexp((double)w[k], 64 * k - 149);
+    return d;
+}
+
+/* ---- threads and ordered sums for corpus work ---- */
+int ss_cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int ss_blas_single_begin(void) {
+    int prev = openblas_get_num_threads();
+    const char *e = getenv("SAESTEER_BLAS_THREADS");   /* measurement knob (docs/SCALING.md) */
+    int n = e && atoi(e) > 0 ? atoi(e) : 1;
+    openblas_set_num_threads(n);
+    return prev;
+}
+
+void ss_blas_single_end(int prev) { openblas_set_num_threads(prev > 0 ? prev : 1); }
+
+static int by_key(const void *a, const void *b, void *ctx) {
+    const int64_t *key = ctx;
+    int64_t x = key[*(const int64_t *)a], y = key[*(const int64_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+double ss_sum_in_order(const double *x, const int64_t *key, int64_t n, int stride) {
+    int sorted = 1;
+    for (int64_t i = 1; i < n && sorted; i++) sorted = key[i - 1] < key[i];
+    double s = 0;
+    if (sorted) {
+        for (int64_t i = 0; i < n; i++) s += x[(size_t)i * stride];
+        return s;
+    }
+    int64_t *ord = malloc((size_t)n * sizeof *ord);
+    if (!ord) {   /* no memory: an O(n^2) walk in key order */
+        int64_t last = INT64_MIN;
+        for (int64_t c = 0; c < n; c++) {
+            int64_t best = -1;
+            for (int64_t i = 0; i < n; i++)
+                if (key[i] > last && (best < 0 || key[i] < key[best])) best = i;
+            s += x[(size_t)best * stride];
+            last = key[best];
+        }
+        return s;
+    }
+    for (int64_t i = 0; i < n; i++) ord[i] = i;
+    qsort_r(ord, (size_t)n, sizeof *ord, by_key, (void *)key);
+    for (int64_t i = 0; i < n; i++) s += x[(size_t)ord[i] * stride];
+    free(ord);
+    return s;
 }

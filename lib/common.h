@@ -55,6 +55,22 @@ void *ss_malloc2(size_t n, size_t size);
    several microseconds). Uninitialised; release with free(). */
 void *ss_malloc_big(size_t n, size_t size);
 
+/* Threads for corpus work: the CPUs this process may run on
+   (sched_getaffinity; under mpirun with binding, the rank's cores). */
+int ss_cpu_count(void);
+/* BLAS on one thread until ss_blas_single_end(the returned value) restores
+   the previous count. Corpus commands (scan, sae-eval, perplexity) compute
+   with one BLAS thread per worker always: OpenBLAS's results can differ in
+   the last bits with its thread count (it splits a product differently), so
+   this is what makes a window's numbers the same in every process.
+   $SAESTEER_BLAS_THREADS=N overrides the 1 (for measuring BLAS threads
+   against windows in parallel; results may then differ in the last bits). */
+int  ss_blas_single_begin(void);
+void ss_blas_single_end(int prev);
+/* sum of x[0..n) in the order of key (ascending; keys distinct), in double;
+   `stride` doubles per element of x (the first is summed). */
+double ss_sum_in_order(const double *x, const int64_t *key, int64_t n, int stride);
+
 /* Monotonic wall clock in seconds. */
 double ss_now(void);
 
@@ -63,5 +79,42 @@ int ss_utf8_valid(const char *s, size_t len);
 
 /* sha256 of a file as 64 hex chars + NUL. */
 int ss_sha256_file(const char *path, char hex[65], char *err);
+/* sha256 of a stream of bytes: init, update..., hex (which ends it). */
+typedef struct { uint64_t opaque[14]; } ss_sha256;
+void ss_sha256_init(ss_sha256 *h);
+void ss_sha256_update(ss_sha256 *h, const void *p, size_t n);
+void ss_sha256_hex(ss_sha256 *h, char hex[65]);
+
+/* Growable byte buffer (zero-initialise; ss_buf_put returns -1 when out of memory). */
+typedef struct { unsigned char *data; size_t len, cap; } ss_buf;
+int ss_buf_put(ss_buf *b, const void *p, size_t n);
+void ss_buf_free(ss_buf *b);
+
+/* Exact sums of non-negative floats, so that partial sums merge to the same
+   bits in any order: a float v = m * 2^(e-150) is added as the integer m
+   shifted to bit e-1 of a 384-bit fixed-point number (bit 0 = 2^-149; 277
+   bits cover every float, 64 more any count of additions). The top bit of
+   the last word marks +inf. ss_xsum_value rounds the integer to a double
+   the same way every time. */
+#define SS_XSUM_WORDS 6
+#define SS_XSUM_INF (1ULL << 63)
+static inline void ss_xsum_add(uint64_t *w, float v) {   /* v >= 0 */
+    union { float f; uint32_t u; } b = {v};
+    uint32_t e = (b.u >> 23) & 0xff, m = b.u & 0x7fffff;
+    if (e == 0xff) { w[SS_XSUM_WORDS - 1] |= SS_XSUM_INF; return; }
+    if (e) m |= 0x800000; else e = 1;
+    unsigned p = e - 1, k = p >> 6, s = p & 63;
+    unsigned __int128 add = (unsigned __int128)m << s;
+    unsigned __int128 lo = (unsigned __int128)w[k] + (uint64_t)add;
+    w[k] = (uint64_t)lo;
+    unsigned __int128 c = (lo >> 64) + (uint64_t)(add >> 64);
+    for (unsigned j = k + 1; c && j < SS_XSUM_WORDS; j++) {
+        c += w[j];
+        w[j] = (uint64_t)c;
+        c >>= 64;
+    }
+}
+void ss_xsum_merge(uint64_t *a, const uint64_t *b);   /* a += b */
+double ss_xsum_value(const uint64_t *w);
 
 #endif

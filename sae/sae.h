@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "gpt2.h"
+#include "perplexity.h"
 #include "steer.h"
 
 typedef enum { SAE_STANDARD, SAE_TOPK, SAE_JUMPRELU, SAE_GATED } sae_arch;
@@ -123,7 +124,23 @@ int  sae_eval_new(sae_eval **out, const sae_dict *d, const gpt2_model *m, int n_
 /* One window of T tokens (BOS included by the caller if wanted); positions
    < skip are left out of the reconstruction statistics (1 to skip BOS). */
 int  sae_eval_window(sae_eval *ev, const int *tokens, int T, int skip, char *err);
+/* The same as window number idx (sae_eval_window: the next number): windows
+   may come in any order; sae_eval_get adds their sums in number order. */
+int  sae_eval_window_at(sae_eval *ev, int64_t idx, const int *tokens, int T, int skip, char *err);
 void sae_eval_get(const sae_eval *ev, sae_eval_result *r);
 void sae_eval_free(sae_eval *ev);
+/* The windows of one part of a text file (lib/perplexity.h, "corpus parts"):
+   windows of n_ctx - bos text tokens, [BOS, ...] when bos, none past
+   max_tokens (0 = all); a final window of one token without BOS is skipped.
+   threads > 1: that many windows at once (ss_windows_run; each worker its
+   own sae_eval, merged exactly into ev). *stopped = 1 if the progress
+   callback stopped it. */
+int  sae_eval_file_part(sae_eval *ev, const tokenizer *tok, const char *path, const ss_part *part, int64_t max_tokens,
+                        int bos, int threads, ss_progress_fn cb, void *cb_ctx, int *stopped, char *err);
+/* Partial results: pack ev's sums (each window's sums kept) onto b; merge a
+   packed part whose windows come after ev's. Merged in window order, the
+   sums are the same additions as one process: identical bits. */
+int  sae_eval_pack(const sae_eval *ev, ss_buf *b, char *err);
+int  sae_eval_merge(sae_eval *ev, const void *data, size_t len, char *err);
 
 #endif

@@ -28,12 +28,18 @@ struct sae_eval {
     float *f;                  /* (n_ctx, S) codes */
     float *x_hat;              /* (n_ctx, C) reconstruction */
     float *logits;             /* (n_ctx, V) */
-    double *sum_x;             /* (C) over scored tokens */
+    uint64_t *sum_x;           /* (C, 2, SS_XSUM_WORDS) exact sums of the positive and negative parts of x */
     unsigned char *fired;      /* (S) */
-    double sum_x2, sse, l0_sum;
+    /* each window's sums and its window number: sae_eval_get adds them in
+       window order, so workers, ranks and shards give one process's bits */
     int64_t n_tok, n_pred, n_windows;
-    double ce[3];              /* summed CE: clean, recon, zero */
+    double *wsum;              /* (n_windows, EV_WSUMS) */
+    int64_t *widx;             /* (n_windows) */
+    int64_t wcap;
+    int *buf;                  /* (n_ctx) [BOS, text...] for sae_eval_file_part */
+    int bos;
 };
+enum { EV_WSUMS = 6 };         /* sse, sum_x2, l0, ce clean, recon, zero */
 
 typedef struct { float *x; int C; } eval_capture;
 
@@ -52,7 +58,7 @@ void sae_eval_free(sae_eval *ev) {
     if (!ev) return;
     gpt2_state_free(ev->s);
     sae_intervention_free(ev->recon);
-    free(ev->x); free(ev->f); free(ev->x_hat); free(ev->logits); free(ev->sum_x); free(ev->fired);
+    free(ev->x); free(ev->f); free(ev->x_hat); free(ev->logits); free(ev->sum_x); free(ev->fired); free(ev->wsum); free(ev->widx); free(ev->buf);
     free(ev);
 }
 
@@ -71,9 +77,10 @@ int sae_eval_new(sae_eval **out, const sae_dict *d, const gpt2_model *m, int n_c
     ev->f = ss_malloc2(N * S, sizeof(float));
     ev->x_hat = ss_malloc2(N * C, sizeof(float));
     ev->logits = ss_malloc2(N * V, sizeof(float));
-    ev->sum_x = ss_calloc(C, sizeof(double));
+    ev->sum_x = ss_calloc(C * 2 * SS_XSUM_WORDS, sizeof(uint64_t));
     ev->fired = ss_calloc(S, 1);
-    if (!ev->x || !ev->f || !ev->x_hat || !ev->logits || !ev->sum_x || !ev->fired) {
+    ev->buf = ss_malloc2(N, sizeof(int));
+    if (!ev->x || !ev->f || !ev->x_hat || !ev->logits || !ev->sum_x || !ev->fired || !ev->buf) {
         sae_eval_free(ev);
         return ss_fail(err, SS_ERUNTIME, "out of memory for sae-eval buffers (window %d)", n_ctx);
     }
@@ -100,7 +107,7 @@ static double ce_sum(const float *logits, const int *tokens, int T, int V) {
     return total;
 }
 
-static int run(sae_eval *ev, const int *tokens, int T, int which, char *err) {
+static int run(sae_eval *ev, const int *tokens, int T, int which, double *ce, char *err) {
     gpt2_state *s = ev->s;
     gpt2_hook_point hp;
     int rc = sae_check_model(ev->d, &ev->m->cfg, &hp, err);
@@ -115,17 +122,39 @@ static int run(sae_eval *ev, const int *tokens, int T, int which, char *err) {
     rc = gpt2_forward(s, tokens, T, ev->logits, 1, err);
     gpt2_clear_hooks(s);
     if (rc) return rc;
-    ev->ce[which] += ce_sum(ev->logits, tokens, T, ev->m->cfg.vocab_size);
+    *ce = ce_sum(ev->logits, tokens, T, ev->m->cfg.vocab_size);
+    return SS_OK;
+}
+
+/* Keep window idx's sums (ws: EV_WSUMS). */
+static int add_window(sae_eval *ev, int64_t idx, const double *ws, char *err) {
+    if (ev->n_windows == ev->wcap) {
+        int64_t cap = ev->wcap ? 2 * ev->wcap : 256;
+        double *nw = realloc(ev->wsum, (size_t)cap * EV_WSUMS * sizeof(double));
+        if (nw) ev->wsum = nw;
+        int64_t *ni = realloc(ev->widx, (size_t)cap * sizeof(int64_t));
+        if (ni) ev->widx = ni;
+        if (!nw || !ni) return ss_fail(err, SS_ERUNTIME, "out of memory");
+        ev->wcap = cap;
+    }
+    memcpy(ev->wsum + (size_t)ev->n_windows * EV_WSUMS, ws, EV_WSUMS * sizeof(double));
+    ev->widx[ev->n_windows] = idx;
+    ev->n_windows++;
     return SS_OK;
 }
 
 int sae_eval_window(sae_eval *ev, const int *tokens, int T, int skip, char *err) {
+    return sae_eval_window_at(ev, ev->n_windows, tokens, T, skip, err);
+}
+
+int sae_eval_window_at(sae_eval *ev, int64_t idx, const int *tokens, int T, int skip, char *err) {
     if (T < 2 || T > ev->n_ctx) return ss_fail(err, SS_EINPUT, "window of %d tokens: must be in [2, %d]", T, ev->n_ctx);
     if (skip < 0) skip = 0;
     if (skip > T) skip = T;
     int rc;
+    double ws[EV_WSUMS] = {0};
     for (int which = 0; which < 3; which++)
-        if ((rc = run(ev, tokens, T, which, err))) return rc;
+        if ((rc = run(ev, tokens, T, which, &ws[3 + which], err))) return rc;
 
     /* reconstruction statistics on the clean activations */
     int n = T - skip, C = ev->d->d_in, S = ev->d->d_sae;
@@ -137,17 +166,108 @@ int sae_eval_window(sae_eval *ev, const int *tokens, int T, int skip, char *err)
             const float *xr = x + (size_t)t * C, *hr = ev->x_hat + (size_t)t * C, *fr = ev->f + (size_t)t * S;
             for (int j = 0; j < C; j++) {
                 double e = (double)xr[j] - hr[j];
-                ev->sse += e * e;
-                ev->sum_x[j] += xr[j];
-                ev->sum_x2 += (double)xr[j] * xr[j];
+                ws[0] += e * e;
+                uint64_t *sx = ev->sum_x + (size_t)j * 2 * SS_XSUM_WORDS;
+                if (xr[j] >= 0) ss_xsum_add(sx, xr[j]);
+                else ss_xsum_add(sx + SS_XSUM_WORDS, -xr[j]);
+                ws[1] += (double)xr[j] * xr[j];
             }
             for (int i = 0; i < S; i++)
-                if (fr[i] != 0.0f) { ev->l0_sum += 1; ev->fired[i] = 1; }
+                if (fr[i] != 0.0f) { ws[2] += 1; ev->fired[i] = 1; }
         }
         ev->n_tok += n;
     }
     ev->n_pred += T - 1;
-    ev->n_windows++;
+    return add_window(ev, idx, ws, err);
+}
+
+/* src's statistics into dst (worker results; exact, order restored by window number). */
+static int absorb(sae_eval *dst, const sae_eval *src, char *err) {
+    int C = dst->d->d_in, S = dst->d->d_sae, rc = SS_OK;
+    for (int j = 0; j < 2 * C; j++) ss_xsum_merge(dst->sum_x + (size_t)j * SS_XSUM_WORDS, src->sum_x + (size_t)j * SS_XSUM_WORDS);
+    for (int i = 0; i < S; i++) dst->fired[i] |= src->fired[i];
+    for (int64_t k = 0; k < src->n_windows && !rc; k++) rc = add_window(dst, src->widx[k], src->wsum + (size_t)k * EV_WSUMS, err);
+    dst->n_tok += src->n_tok;
+    dst->n_pred += src->n_pred;
+    return rc;
+}
+
+static int eval_text_window(void *state, const int *ids, int got, int64_t widx, char *err) {
+    sae_eval *ev = state;
+    if (got + ev->bos < 2) return SS_OK;   /* a lone final token predicts nothing */
+    ev->buf[0] = ev->m->cfg.bos_id;
+    memcpy(ev->buf + ev->bos, ids, (size_t)got * sizeof(int));
+    return sae_eval_window_at(ev, widx, ev->buf, got + ev->bos, ev->bos, err);
+}
+
+int sae_eval_file_part(sae_eval *ev, const tokenizer *tok, const char *path, const ss_part *part, int64_t max_tokens,
+                       int bos, int threads, ss_progress_fn cb, void *cb_ctx, int *stopped, char *err) {
+    *stopped = 0;
+    int nt = threads > 1 ? threads : 1, rc = SS_OK;
+    sae_eval **evs = calloc((size_t)nt, sizeof *evs);
+    ss_windows *w = NULL;
+    if (!evs) return ss_fail(err, SS_ERUNTIME, "out of memory");
+    evs[0] = ev;
+    for (int t = 1; t < nt && !rc; t++) rc = sae_eval_new(&evs[t], ev->d, ev->m, ev->n_ctx, err);
+    for (int t = 0; t < nt && !rc; t++) evs[t]->bos = bos ? 1 : 0;
+    if (!rc) rc = ss_windows_open(&w, tok, path, part->byte_start, part->tok_start, part->tok_end, ev->n_ctx - (bos ? 1 : 0),
+                                  max_tokens, err);
+    if (!rc) rc = ss_windows_run(w, nt, (void **)evs, eval_text_window, cb, cb_ctx, max_tokens, stopped, err);
+    for (int t = 1; t < nt && !rc; t++) rc = absorb(ev, evs[t], err);
+    ss_windows_close(w);
+    for (int t = 1; t < nt; t++) sae_eval_free(evs[t]);
+    free(evs);
+    return rc;
+}
+
+/* Partial result: "EVL1", C S (i32), n_tok n_pred n_windows (i64), sum_x
+   (C*2*SS_XSUM_WORDS u64), fired (S bytes), then per window its number
+   (i64) and EV_WSUMS f64. */
+int sae_eval_pack(const sae_eval *ev, ss_buf *b, char *err) {
+    int32_t hd[2] = {ev->d->d_in, ev->d->d_sae};
+    int64_t cnt[3] = {ev->n_tok, ev->n_pred, ev->n_windows};
+    if (ss_buf_put(b, "EVL1", 4) || ss_buf_put(b, hd, sizeof hd) || ss_buf_put(b, cnt, sizeof cnt) ||
+        ss_buf_put(b, ev->sum_x, (size_t)hd[0] * 2 * SS_XSUM_WORDS * 8) || ss_buf_put(b, ev->fired, (size_t)hd[1]))
+        return ss_fail(err, SS_ERUNTIME, "out of memory packing sae-eval results");
+    for (int64_t k = 0; k < ev->n_windows; k++)
+        if (ss_buf_put(b, &ev->widx[k], 8) || ss_buf_put(b, ev->wsum + (size_t)k * EV_WSUMS, EV_WSUMS * sizeof(double)))
+            return ss_fail(err, SS_ERUNTIME, "out of memory packing sae-eval results");
+    return SS_OK;
+}
+
+int sae_eval_merge(sae_eval *ev, const void *data, size_t len, char *err) {
+    const unsigned char *d = data;
+    int32_t hd[2];
+    int64_t cnt[3];
+    int C = ev->d->d_in, S = ev->d->d_sae;
+    size_t fixed = 4 + sizeof hd + sizeof cnt + (size_t)C * 2 * SS_XSUM_WORDS * 8 + (size_t)S;
+    if (len < 4 + sizeof hd + sizeof cnt || memcmp(d, "EVL1", 4)) return ss_fail(err, SS_EINPUT, "sae-eval part: bad header");
+    memcpy(hd, d + 4, sizeof hd);
+    memcpy(cnt, d + 4 + sizeof hd, sizeof cnt);
+    if (hd[0] != C || hd[1] != S) return ss_fail(err, SS_EINPUT, "sae-eval part: d_in %d, d_sae %d; expected %d, %d", hd[0], hd[1], C, S);
+    if (cnt[0] < 0 || cnt[1] < 0 || cnt[2] < 0 || len < fixed || (size_t)cnt[2] > (len - fixed) / ((EV_WSUMS + 1) * 8) ||
+        len != fixed + (size_t)cnt[2] * (EV_WSUMS + 1) * 8)
+        return ss_fail(err, SS_EINPUT, "sae-eval part: size does not match its %lld windows", (long long)cnt[2]);
+    const unsigned char *p = d + 4 + sizeof hd + sizeof cnt;
+    for (int j = 0; j < 2 * C; j++) {
+        uint64_t w[SS_XSUM_WORDS];
+        memcpy(w, p + (size_t)j * SS_XSUM_WORDS * 8, sizeof w);
+        ss_xsum_merge(ev->sum_x + (size_t)j * SS_XSUM_WORDS, w);
+    }
+    p += (size_t)C * 2 * SS_XSUM_WORDS * 8;
+    for (int i = 0; i < S; i++) ev->fired[i] |= p[i] != 0;
+    p += S;
+    for (int64_t k = 0; k < cnt[2]; k++) {
+        double ws[EV_WSUMS];
+        int64_t idx;
+        memcpy(&idx, p + (size_t)k * (EV_WSUMS + 1) * 8, 8);
+        memcpy(ws, p + (size_t)k * (EV_WSUMS + 1) * 8 + 8, sizeof ws);
+        if (idx < 0) return ss_fail(err, SS_EINPUT, "sae-eval part: negative window number");
+        int rc = add_window(ev, idx, ws, err);
+        if (rc) return rc;
+    }
+    ev->n_tok += cnt[0];
+    ev->n_pred += cnt[1];
     return SS_OK;
 }
 
@@ -157,22 +277,27 @@ void sae_eval_get(const sae_eval *ev, sae_eval_result *r) {
     r->n_windows = ev->n_windows;
     r->n_tokens = ev->n_tok;
     r->n_predictions = ev->n_pred;
-    double n = (double)ev->n_tok;
+    double n = (double)ev->n_tok, sums[EV_WSUMS];
+    for (int k = 0; k < EV_WSUMS; k++) sums[k] = ss_sum_in_order(ev->wsum + k, ev->widx, ev->n_windows, EV_WSUMS);
     if (n > 0) {
-        double sst = ev->sum_x2;
-        for (int j = 0; j < C; j++) sst -= ev->sum_x[j] * ev->sum_x[j] / n;
-        r->mse = ev->sse / (n * C);
-        r->explained_variance = sst > 0 ? 1.0 - ev->sse / sst : NAN;
-        r->l0 = ev->l0_sum / n;
+        double sst = sums[1];
+        for (int j = 0; j < C; j++) {
+            const uint64_t *sx = ev->sum_x + (size_t)j * 2 * SS_XSUM_WORDS;
+            double m = ss_xsum_value(sx) - ss_xsum_value(sx + SS_XSUM_WORDS);
+            sst -= m * m / n;
+        }
+        r->mse = sums[0] / (n * C);
+        r->explained_variance = sst > 0 ? 1.0 - sums[0] / sst : NAN;
+        r->l0 = sums[2] / n;
     } else {
         r->mse = r->explained_variance = r->l0 = NAN;
     }
     for (int i = 0; i < S; i++) r->dead += !ev->fired[i];
     r->dead_fraction = (double)r->dead / S;
     if (ev->n_pred > 0) {
-        r->ce_clean = ev->ce[0] / ev->n_pred;
-        r->ce_recon = ev->ce[1] / ev->n_pred;
-        r->ce_zero = ev->ce[2] / ev->n_pred;
+        r->ce_clean = sums[3] / ev->n_pred;
+        r->ce_recon = sums[4] / ev->n_pred;
+        r->ce_zero = sums[5] / ev->n_pred;
         double den = r->ce_zero - r->ce_clean;
         r->ce_recovered = den != 0 ? (r->ce_zero - r->ce_recon) / den : NAN;
     } else {

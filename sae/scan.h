@@ -51,6 +51,7 @@ typedef struct {
     int64_t max_tokens;    /* stop after this many text tokens (0 = all) */
     int n_logits;          /* top and bottom output tokens per latent (default 10) */
     ss_progress_fn progress; void *progress_ctx;
+    int threads;           /* > 1: that many windows at once, one BLAS thread each (see scan_file_part) */
 } scan_opts;
 
 typedef struct {
@@ -63,6 +64,7 @@ typedef struct {
     int64_t max_tokens;
     int n_logits;
     ss_progress_fn progress; void *progress_ctx;
+    int threads;
     gpt2_state *s;
     float *x;              /* (window, d_in) captured activation */
     float *f;              /* (window, S) codes */
@@ -73,7 +75,7 @@ typedef struct {
     int64_t bytes_done, bytes_total;
     int stopped;
     int64_t *n_active;     /* (S) tokens with f > 0 */
-    double *sum_act;       /* (S) sum of f over those tokens */
+    uint64_t *sum_x;       /* (S, SS_XSUM_WORDS) exact sum of f over those tokens (scan_sum_act) */
     float *max_act;        /* (S) */
     uint32_t *hist;        /* (S, SCAN_HIST_BINS) */
     /* top-K, per latent: heap of slot numbers (root = weakest) and the slots */
@@ -107,6 +109,22 @@ void scan_free(scan_state *sc);
 int  scan_window(scan_state *sc, const int *tokens, int T, int skip, int64_t index0, char *err);
 /* Stream a text file through scan_window in windows as described above. */
 int  scan_file(scan_state *sc, const tokenizer *tok, const char *path, char *err);
+/* The windows of one part of the file (lib/perplexity.h, "corpus parts"):
+   token indices stay global, so the parts' results merge into exactly the
+   whole file's. Zero tokens is not an error here. With threads > 1, that
+   many windows run at once (each worker its own model state, BLAS set to
+   one thread meanwhile) and the workers' results merge exactly at the end. */
+int  scan_file_part(scan_state *sc, const tokenizer *tok, const char *path, const ss_part *part, char *err);
+/* Sum of latent i's positive activations (exact sum, rounded once). */
+double scan_sum_act(const scan_state *sc, int latent);
+/* Partial results. scan_pack appends sc's statistics and contexts to b
+   (format in scan.c; native byte order); scan_merge adds a packed part into
+   sc. Counts and histograms add, maxima take the max, sums are exact integers
+   (SS_XSUM) and contexts are offered to the top-K heaps with their global
+   token indices, so merging parts in any order gives exactly the statistics
+   of one process over all their windows. Malformed data -> SS_EINPUT. */
+int  scan_pack(const scan_state *sc, ss_buf *b, char *err);
+int  scan_merge(scan_state *sc, const void *data, size_t len, char *err);
 /* Fill top_ids/top_val/bot_ids/bot_val from W_dec @ wte^T (blocked sgemm).
    Reports progress (phase "logit effects") per block of 64 latents; a stop
    request sets stopped = 1 and leaves the effects incomplete (have_logits 0). */

@@ -363,7 +363,7 @@ static int ref_bin(float v) {
 static void check_scan(sae_dict *d, int window, int K, int R, int64_t max_tokens) {
     char err[SS_ERRLEN];
     const int S = d->d_sae, C = d->d_in, bos = d->prepend_bos;
-    scan_opts o = {K, R, window, max_tokens, 5, NULL, NULL};
+    scan_opts o = {K, R, window, max_tokens, 5, NULL, NULL, 0};
     scan_state *sc;
     CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d, MODEL, &o, err), SS_OK);
     int rc = scan_file(sc, TOK, TEXT_PATH, err);
@@ -470,7 +470,7 @@ static void test_scan_bruteforce(void) {
 static void test_scan_logits(void) {
     char err[SS_ERRLEN];
     sae_dict *d = make_dict(SAE_STANDARD, 70, "blocks.1.hook_resid_pre", 0, 1, 0);   /* 70: a partial block of 64 */
-    scan_opts o = {3, 2, 20, 100, 7, NULL, NULL};
+    scan_opts o = {3, 2, 20, 100, 7, NULL, NULL, 0};
     scan_state *sc;
     CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d, MODEL, &o, err), SS_OK);
     CU_ASSERT_EQUAL_FATAL(scan_logit_effects(sc, err), SS_OK);
@@ -525,7 +525,7 @@ static void test_scan_stop_and_errors(void) {
     char err[SS_ERRLEN];
     sae_dict *d = make_dict(SAE_STANDARD, 16, "blocks.1.hook_resid_pre", 1, 1, 16);
     int left = 2;
-    scan_opts o = {3, 2, 0, 0, 5, stop_after, &left};
+    scan_opts o = {3, 2, 0, 0, 5, stop_after, &left, 0};
     scan_state *sc;
     CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d, MODEL, &o, err), SS_OK);
     CU_ASSERT_EQUAL(scan_file(sc, TOK, TEXT_PATH, err), SS_OK);
@@ -536,7 +536,7 @@ static void test_scan_stop_and_errors(void) {
     /* a stop while computing logit effects */
     sae_dict *d2 = make_dict(SAE_STANDARD, 200, "blocks.1.hook_resid_pre", 1, 1, 16);
     int calls = 0;
-    scan_opts o2 = {3, 2, 0, 50, 5, stop_in_phase, &calls};
+    scan_opts o2 = {3, 2, 0, 50, 5, stop_in_phase, &calls, 0};
     CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d2, MODEL, &o2, err), SS_OK);
     CU_ASSERT_EQUAL(scan_file(sc, TOK, TEXT_PATH, err), SS_OK);
     CU_ASSERT_EQUAL(sc->stopped, 0);
@@ -564,6 +564,145 @@ static void test_scan_stop_and_errors(void) {
     sae_free(d);
 }
 
+/* ------------------------------------------------------ corpus parts --- */
+/* The windows of N parts (ss_corpus_bounds, ss_corpus_count, ss_windows),
+   concatenated, equal the windows of the whole file cut from tok_encode of
+   the whole text (the independent reference), for N = 1..6 and a cap. */
+static void test_parts_windows(void) {
+    char err[SS_ERRLEN];
+    int n;
+    int *ids = whole_ids(TEXT, strlen(TEXT), &n);
+    const int per = 37;
+    int bad = 0, checked = 0;
+    for (int cap = 0; cap <= 1; cap++) {
+        int64_t max_tokens = cap ? n / 2 + 5 : 0, N = cap ? max_tokens : n;
+        for (int parts = 1; parts <= 6; parts++) {
+            int64_t bounds[7], counts[6], t0 = 0, next = 0;
+            CU_ASSERT_EQUAL_FATAL(ss_corpus_bounds(TEXT_PATH, parts, bounds, err), SS_OK);
+            CU_ASSERT_EQUAL(bounds[0], 0);
+            CU_ASSERT_EQUAL(bounds[parts], (int64_t)strlen(TEXT));
+            for (int p = 0; p < parts; p++) {
+                CU_ASSERT(bounds[p] <= bounds[p + 1]);
+                CU_ASSERT_EQUAL_FATAL(ss_corpus_count(TOK, TEXT_PATH, bounds[p], bounds[p + 1], &counts[p], err), SS_OK);
+            }
+            int64_t total = 0;
+            for (int p = 0; p < parts; p++) total += counts[p];
+            CU_ASSERT_EQUAL(total, n);   /* the ranges tokenize to the whole file's tokens */
+            int buf[64];
+            for (int p = 0; p < parts; p++) {
+                ss_windows *w;
+                CU_ASSERT_EQUAL_FATAL(ss_windows_open(&w, TOK, TEXT_PATH, bounds[p], t0, t0 + counts[p], per, max_tokens, err), SS_OK);
+                int got;
+                int64_t i0;
+                for (;;) {
+                    CU_ASSERT_EQUAL_FATAL(ss_windows_next(w, buf, &got, &i0, err), SS_OK);
+                    if (got == 0) break;
+                    int want = (int)(N - next < per ? N - next : per);
+                    if (i0 != next || got != want || memcmp(buf, ids + next, sizeof(int) * (size_t)got)) bad++;
+                    next += per;
+                    checked++;
+                }
+                ss_windows_close(w);
+                t0 += counts[p];
+            }
+            if (next < N) bad++;   /* every window handed out once */
+        }
+    }
+    printf("  %d windows checked against tok_encode of the whole text, %d wrong\n", checked, bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    free(ids);
+}
+
+/* SS_XSUM: any split and order of the additions gives the same bits; the
+   value is within a few ulps of the exact sum (__float128: 113-bit mantissa,
+   exact for these magnitudes, 2^-30 .. 2^20, at most 2^14 terms). */
+static void test_exact_sums(void) {
+    enum { NV = 12000 };
+    float *v = malloc(sizeof(float) * NV);
+    __float128 exact = 0;
+    for (int i = 0; i < NV; i++) {
+        v[i] = ldexpf(0.5f + 0.5f * fabsf(frand()), (int)(rnd() % 51) - 30);
+        exact += v[i];
+    }
+    uint64_t a[SS_XSUM_WORDS] = {0}, b[SS_XSUM_WORDS] = {0}, c[SS_XSUM_WORDS] = {0};
+    for (int i = 0; i < NV; i++) ss_xsum_add(a, v[i]);
+    for (int i = NV - 1; i >= NV / 3; i--) ss_xsum_add(b, v[i]);   /* two parts, reversed */
+    for (int i = 0; i < NV / 3; i++) ss_xsum_add(c, v[i]);
+    ss_xsum_merge(b, c);
+    CU_ASSERT_EQUAL(memcmp(a, b, sizeof a), 0);
+    double got = ss_xsum_value(a), want = (double)exact;
+    printf("  exact sum of %d floats: %.17g vs __float128 %.17g (diff %.3g)\n", NV, got, want, got - want);
+    CU_ASSERT(fabs(got - want) <= 4 * ldexp(1.0, -52) * want);
+    uint64_t inf[SS_XSUM_WORDS] = {0};
+    ss_xsum_add(inf, INFINITY);
+    ss_xsum_merge(a, inf);
+    CU_ASSERT(isinf(ss_xsum_value(a)));
+    free(v);
+}
+
+/* A scan of N parts, packed and merged in a scrambled order (and on worker
+   threads), has the single process's statistics exactly: every array compared. */
+static void test_scan_parts_merge(void) {
+    char err[SS_ERRLEN];
+    sae_dict *d = make_dict(SAE_STANDARD, 40, "blocks.1.hook_resid_pre", 1, 1, 24);
+    scan_opts o = {5, 3, 0, 0, 5, NULL, NULL, 0};
+    scan_state *one;
+    CU_ASSERT_EQUAL_FATAL(scan_new(&one, d, MODEL, &o, err), SS_OK);
+    CU_ASSERT_EQUAL_FATAL(scan_file(one, TOK, TEXT_PATH, err), SS_OK);
+    const int S = one->S;
+    scan_context *c1 = calloc(one->K, sizeof *c1), *c2 = calloc(one->K, sizeof *c2);
+    for (int parts = 2; parts <= 4; parts++) {
+        int64_t bounds[5], t0 = 0;
+        CU_ASSERT_EQUAL_FATAL(ss_corpus_bounds(TEXT_PATH, parts, bounds, err), SS_OK);
+        ss_buf packs[4] = {{0}};
+        for (int p = 0; p < parts; p++) {
+            int64_t cnt;
+            CU_ASSERT_EQUAL_FATAL(ss_corpus_count(TOK, TEXT_PATH, bounds[p], bounds[p + 1], &cnt, err), SS_OK);
+            ss_part part = {bounds[p], t0, t0 + cnt};
+            t0 += cnt;
+            scan_opts op = o;
+            op.threads = 1 + p % 3;   /* windows on 1, 2 or 3 workers */
+            scan_state *sc;
+            CU_ASSERT_EQUAL_FATAL(scan_new(&sc, d, MODEL, &op, err), SS_OK);
+            CU_ASSERT_EQUAL_FATAL(scan_file_part(sc, TOK, TEXT_PATH, &part, err), SS_OK);
+            CU_ASSERT_EQUAL_FATAL(scan_pack(sc, &packs[p], err), SS_OK);
+            scan_free(sc);
+        }
+        scan_state *m;
+        CU_ASSERT_EQUAL_FATAL(scan_new(&m, d, MODEL, &o, err), SS_OK);
+        for (int k = 0; k < parts; k++) {   /* last part first */
+            int p = (k + parts - 1) % parts;
+            CU_ASSERT_EQUAL_FATAL(scan_merge(m, packs[p].data, packs[p].len, err), SS_OK);
+            ss_buf_free(&packs[p]);
+        }
+        int bad = 0;
+        bad += m->n_tokens != one->n_tokens || m->n_windows != one->n_windows || m->bytes_done != one->bytes_done;
+        bad += memcmp(m->n_active, one->n_active, sizeof(int64_t) * S) != 0;
+        bad += memcmp(m->sum_x, one->sum_x, sizeof(uint64_t) * SS_XSUM_WORDS * S) != 0;
+        bad += memcmp(m->max_act, one->max_act, sizeof(float) * S) != 0;
+        bad += memcmp(m->hist, one->hist, sizeof(uint32_t) * SCAN_HIST_BINS * S) != 0;
+        for (int i = 0; i < S; i++) {
+            int n1 = scan_contexts(one, i, c1), n2 = scan_contexts(m, i, c2);
+            if (n1 != n2) { bad++; continue; }
+            for (int j = 0; j < n1; j++)
+                if (c1[j].value != c2[j].value || c1[j].token_index != c2[j].token_index || c1[j].center != c2[j].center ||
+                    c1[j].len != c2[j].len || memcmp(c1[j].ids, c2[j].ids, sizeof(int) * c1[j].len) ||
+                    memcmp(c1[j].acts, c2[j].acts, sizeof(float) * c1[j].len)) bad++;
+        }
+        printf("  %d parts merged: %lld tokens, %d differences from one process\n", parts, (long long)m->n_tokens, bad);
+        CU_ASSERT_EQUAL(bad, 0);
+        /* a malformed part is refused, not read past its end */
+        ss_buf b = {0};
+        CU_ASSERT_EQUAL_FATAL(scan_pack(m, &b, err), SS_OK);
+        CU_ASSERT_EQUAL(scan_merge(m, b.data, b.len - 3, err), SS_EINPUT);
+        ss_buf_free(&b);
+        scan_free(m);
+    }
+    free(c1); free(c2);
+    scan_free(one);
+    sae_free(d);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite("scan", init_suite, clean_suite);
@@ -574,5 +713,8 @@ int main(void) {
     CU_add_test(s, "scan top-K, density, histogram vs brute force", test_scan_bruteforce);
     CU_add_test(s, "scan logit effects vs double", test_scan_logits);
     CU_add_test(s, "scan stops on request; bad input", test_scan_stop_and_errors);
+    CU_add_test(s, "corpus parts: windows of N parts = whole-file windows", test_parts_windows);
+    CU_add_test(s, "exact sums: any split and order, same bits", test_exact_sums);
+    CU_add_test(s, "scan of N parts merged = one process, exactly", test_scan_parts_merge);
     return tu_run();
 }
