@@ -14,12 +14,15 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dashboard.h"
@@ -378,7 +381,12 @@ int cmd_scan(int argc, char **argv) {
         rc = cli_fail(SS_ERUNTIME, "interrupted while writing; earlier outputs in %s left as they were", outdir);
         goto done;
     }
-    if ((rc = ss_out_commit(&oj, err)) || (rc = ss_out_commit(&oh, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+    ss_out_stage_begin();   /* latents.json and dashboard.html: both replaced, or neither */
+    if ((rc = ss_out_commit(&oj, err)) || (rc = ss_out_commit(&oh, err)) || (rc = ss_out_stage_end(1, err))) {
+        ss_out_stage_end(0, NULL);
+        rc = cli_fail(rc, "%s", err);
+        goto done;
+    }
 
     int64_t alive = 0;
     for (int i = 0; i < sc->S; i++) alive += sc->n_active[i] > 0;
@@ -494,9 +502,24 @@ int cmd_label(int argc, char **argv) {
         return cli_fail(SS_EINPUT, "%s: labels live in .h5 dictionaries; convert the SAELens folder first "
                                    "(saesteer convert %s -o DICT.h5)", path, path);
     char err[SS_ERRLEN];
+    /* an exclusive lock from load to rename, so concurrent label runs apply one
+       after the other (each reads what the previous one wrote). The rename
+       replaces the locked file: after waiting, check that path still names the
+       file we hold, else lock the new one. */
+    int lock_fd = -1;
+    for (int tries = 0; !list && tries < 100; tries++) {
+        lock_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (lock_fd < 0) break;   /* sae_load_h5 says why */
+        struct stat held, now;
+        if (flock(lock_fd, LOCK_EX) != 0 || fstat(lock_fd, &held) != 0) { close(lock_fd); lock_fd = -1; break; }
+        if (stat(path, &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino) break;
+        close(lock_fd);
+        lock_fd = -1;
+    }
     sae_dict *d = NULL;
     int rc = sae_load_h5(&d, path, err);
-    if (rc) return cli_fail(rc, "%s", err);
+    if (rc) { if (lock_fd >= 0) close(lock_fd); return cli_fail(rc, "%s", err); }
+    ss_input_forget(path);   /* label replaces its own input: that is the point */
     if (list) {
         for (int i = 0; d->labels && i < d->d_sae; i++)
             if (d->labels[i] && d->labels[i][0]) printf("%d\t%s\n", i, d->labels[i]);
@@ -511,6 +534,7 @@ int cmd_label(int argc, char **argv) {
     else if (latent >= d->d_sae) rc = cli_fail(SS_EINPUT, "--latent %ld: %s has %d latents", latent, path, d->d_sae);
     else if (!(rc = check_label("--text", text)) && !(rc = set_label(d, latent, text))) n_set = 1;
     if (!rc && (rc = sae_save_h5(d, path, err))) rc = cli_fail(rc, "%s", err);
+    if (lock_fd >= 0) close(lock_fd);   /* after the rename: the next label run reads the new file */
     if (!rc) {
         if (from) printf("set %d labels in %s\n", n_set, path);
         else printf("latent %ld of %s: \"%s\"\n", latent, path, text);

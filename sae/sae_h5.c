@@ -930,6 +930,7 @@ int sae_load_h5(sae_dict **out, const char *path, char *err) {
         close(fd);
         return ss_fail(err, SS_EINPUT, "%s: file too large for a dictionary (%lld bytes)", path, (long long)st.st_size);
     }
+    ss_input_note(fd);
     h5_file_size = (hsize_t)st.st_size;
     sae_dict *d = calloc(1, sizeof *d);
     if (!d) { close(fd); return ss_fail(err, SS_ERUNTIME, "out of memory"); }
