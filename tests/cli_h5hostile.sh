@@ -77,6 +77,10 @@ cp "$ROOT/tests/fuzz/regressions/h5/libhdf5_gheap_object_overruns_16B.h5" "$T/co
 "$PY" -c 'import os,signal,sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])' \
   "$BIN" info "$T/good.h5" >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -eq 0 ] && ok "SIGCHLD ignored: good file read" || bad "SIGCHLD ignored: good file exit $rc: $(cat "$T/err")"
+# a 4-byte mutant of a valid dictionary that the old forked probe read cleanly and then crashed the
+# parent in H5Aexists (exit 139): now the parent never parses the file
+"$BIN" info "$ROOT/tests/fuzz/regressions/h5/parent_segv_H5Aexists_4byte_mutant.h5" >"$T/out" 2>"$T/err"; rc=$?
+[ $rc -lt 128 ] && ok "parent-crash mutant: exit $rc" || bad "parent-crash mutant: killed by signal $((rc-128))"
 # a FIFO given as the dictionary must not hang
 mkfifo "$T/fifo.h5"
 timeout -k 2 20 "$BIN" info "$T/fifo.h5" >"$T/out" 2>"$T/err"; rc=$?
@@ -84,6 +88,7 @@ timeout -k 2 20 "$BIN" info "$T/fifo.h5" >"$T/out" 2>"$T/err"; rc=$?
 
 # ---- 3. mutation smoke through the real CLI
 N=${MUTANTS:-200}
+[ -n "${ASAN_OPTIONS:-}" ] && N=${MUTANTS:-60}   # .ci/sanitize.sh: every run forks an ASan child
 mkdir -p "$T/m"
 "$PY" - "$T/m" "$N" "$T/good.h5" "$T"/h/*.h5 <<'EOF' || { echo "FAIL could not write the mutants"; exit 1; }
 import random, sys
