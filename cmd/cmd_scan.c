@@ -480,7 +480,9 @@ int cmd_label(int argc, char **argv) {
                    "       saesteer label DICT.h5 --from LABELS.json\n"
                    "       saesteer label DICT.h5 --list\n"
                    "Sets latent labels in the dictionary's `labels` dataset and rewrites the file atomically\n"
-                   "(temporary file + rename; every other dataset and attribute is kept). --text \"\" clears a label.\n"
+                   "(temporary file + rename; every other dataset and attribute is kept; a symlink is followed to\n"
+                   "the file it names; concurrent label runs take turns on a flock, none is lost). --text \"\"\n"
+                   "clears a label.\n"
                    "LABELS.json: {\"12\": \"name\", ...} or [{\"latent\": 12, \"label\": \"name\"}, ...].\n"
                    "Labels are one line of UTF-8, at most %d bytes. --list prints the labelled latents.\n", LABEL_MAX);
             return 0;

@@ -871,6 +871,11 @@ static int h5_read_forked(int fd, size_t size, const char *path, sae_dict *d, ch
         if (devnull >= 0) dup2(devnull, 2);
         signal(SIGALRM, SIG_DFL);
         signal(SIGPIPE, SIG_DFL);
+        /* the CLI's handlers would print a second message and touch the parent's temporaries;
+           a Ctrl-C reaches the whole process group: the parent decides, the child finishes or gets EPIPE */
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
         alarm(H5_PROBE_SECONDS + (unsigned)(size >> 24));
         limit_memory();
         h5_probe_mode = 1;

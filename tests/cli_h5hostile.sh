@@ -79,7 +79,7 @@ cp "$ROOT/tests/fuzz/regressions/h5/libhdf5_gheap_object_overruns_16B.h5" "$T/co
 [ $rc -eq 0 ] && ok "SIGCHLD ignored: good file read" || bad "SIGCHLD ignored: good file exit $rc: $(cat "$T/err")"
 # a 4-byte mutant of a valid dictionary that the old forked probe read cleanly and then crashed the
 # parent in H5Aexists (exit 139): now the parent never parses the file
-"$BIN" info "$ROOT/tests/fuzz/regressions/h5/parent_segv_H5Aexists_4byte_mutant.h5" >"$T/out" 2>"$T/err"; rc=$?
+"$BIN" info "$ROOT/tests/fuzz/cli_regressions/parent_segv_H5Aexists_4byte_mutant.h5" >"$T/out" 2>"$T/err"; rc=$?
 [ $rc -lt 128 ] && ok "parent-crash mutant: exit $rc" || bad "parent-crash mutant: killed by signal $((rc-128))"
 # a FIFO given as the dictionary must not hang
 mkfifo "$T/fifo.h5"

@@ -10,7 +10,8 @@
 #   - `--record` under a file size limit: the file keeps ending with a whole line, exit 1
 #   - `ulimit -f`: a write error and exit 1, no SIGXFSZ death, no temporary left
 #   - `ulimit -v`: OpenBLAS never hangs (a result or a one-line error)
-#   - the model truncated under a run: SIGBUS is one line and exit 1
+#   - the model truncated under a run: SIGBUS is one line and exit 1; SIGTERM while an output is written
+#     removes its temporary
 #   - --scale 1e-320 is a number; GGUF control vectors read as llama.cpp reads them
 # usage: bash tests/cli_outputs.sh path/to/saesteer REPO_ROOT
 set -u
@@ -132,12 +133,23 @@ fi
 "$PY" "$ROOT/bench/make_weights.py" bm --size tiny --n-embd 32 --n-positions 1024 >/dev/null 2>&1 ||
   bad "could not build the model for the SIGBUS check"
 "$PY" -c 'import sys; sys.stdout.write(("The quick brown fox jumps over the lazy dog. " * 20 + "\n") * 20000)' > big.txt
-timeout -k 5 300 "$BIN" perplexity --model bm --text-file big.txt >/dev/null 2>pp.err & p=$!
+cp -r bm bm_cut
+timeout -k 5 300 "$BIN" perplexity --model bm_cut --text-file big.txt >/dev/null 2>pp.err & p=$!
 for _ in $(seq 1 600); do [ -s pp.err ] && break; sleep 0.1; done   # the first progress line: it is running
-truncate -s 4096 bm/model.safetensors
+truncate -s 4096 bm_cut/model.safetensors
 wait $p; rc=$?
 check "model truncated during perplexity: exit 1, one line naming SIGBUS ($(tail -1 pp.err))" \
   test $rc -eq 1 -a -n "$(tail -1 pp.err | grep SIGBUS)"
+
+# ---- SIGTERM while the output is being written (~180 MB of logits): the temporary is removed, exit 1
+"$PY" -c 'print("word " * 900)' > long.txt
+mkdir sig
+"$BIN" logits --model bm --text-file long.txt -o sig/o.npy 2>sig.err & p=$!
+seen=0
+for _ in $(seq 1 6000); do ls sig | grep -q '\.tmp\.' && { seen=1; break; }; kill -0 $p 2>/dev/null || break; sleep 0.01; done
+kill -TERM $p 2>/dev/null; wait $p; rc=$?
+check "SIGTERM while writing: temporary seen ($seen), exit 1, one line, nothing left ($(cat sig.err))" \
+  test $seen -eq 1 -a $rc -eq 1 -a "$(wc -l < sig.err)" -eq 1 -a -z "$(ls -A sig)"
 
 # ---- numbers
 run logits --model "$M" "${TXT[@]}" --steer-vector /dev/null --hook blocks.0.hook_resid_pre --scale 1e-320 -o s.npy
