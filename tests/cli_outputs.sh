@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_outputs.sh - where outputs go and what a failed run leaves (issue 13, items 4-8):
 #   - a symlink output replaces its target (the link stays, the target keeps its mode)
-#   - /dev/stdout and a FIFO are written directly (nothing replaced, no temporary file)
+#   - /dev/stdout (through a link: never name /dev/stdout itself, a broken build run as root would
+#     replace it) and a FIFO are written directly (nothing replaced, no temporary file)
 #   - an output that is a directory, in a missing directory, or an input of the run: exit 2, nothing changed
 #   - multi-file outputs (encode -o + --recon, vector -o + --gguf-out, scan's latents.json + dashboard.html)
 #     are replaced together or not at all
@@ -44,9 +45,11 @@ run logits --model "$M" "${TXT[@]}" -o dangling.npy
 check "dangling symlink into a missing directory: exit 2 ($(cat err))" test $rc -eq 2
 
 # ---- devices and FIFOs are written in place
-"$BIN" logits --model "$M" "${TXT[@]}" -o /dev/stdout 2>err | cat > stdout.bin; rc=${PIPESTATUS[0]}
+# never /dev/stdout itself: a build that replaces outputs by rename would, as root, replace /dev/stdout
+ln -s /dev/stdout stdout_link
+"$BIN" logits --model "$M" "${TXT[@]}" -o stdout_link 2>err | cat > stdout.bin; rc=${PIPESTATUS[0]}
 head -c 6 stdout.bin | tail -c 5 > magic
-check "-o /dev/stdout: exit 0 and the .npy on stdout" test $rc -eq 0 -a "$(cat magic)" = NUMPY
+check "-o LINK-TO-/dev/stdout: exit 0, the .npy on stdout, the link kept" test -L stdout_link -a $rc -eq 0 -a "$(cat magic)" = NUMPY
 mkfifo fifo.npy
 timeout 60 cat fifo.npy > fifo.bin & reader=$!   # (a run that replaces the FIFO never opens it)
 run logits --model "$M" "${TXT[@]}" -o fifo.npy; wait $reader
@@ -103,11 +106,11 @@ check "label via a symlink: the real file is labelled, keeps mode 640, the link 
   test $rc -eq 0 -a -L dict_link.h5 -a "$(stat -c %a real_dict.h5)" = 640 -a -n "$("$BIN" label real_dict.h5 --list | grep through-link)"
 
 # ---- --record under a file size limit: cut back to whole lines
-run logits --model "$M" "${TXT[@]}" -o r.npy --record rec.jsonl
+run cache --model "$M" --text hi --hook blocks.0.hook_resid_pre -o small.npy --record rec.jsonl
 one=$(wc -c < rec.jsonl)
 head -c $((4096 - one / 2)) /dev/zero | tr '\0' 'x' > rec2.jsonl; echo >> rec2.jsonl   # ends with a newline
 size=$(wc -c < rec2.jsonl)
-( ulimit -f 4; "$BIN" logits --model "$M" "${TXT[@]}" -o /dev/null --record rec2.jsonl >out 2>err ); rc=$?
+( ulimit -f 4; "$BIN" cache --model "$M" --text hi --hook blocks.0.hook_resid_pre -o small.npy --record rec2.jsonl >out 2>err ); rc=$?
 check "--record past ulimit -f: exit 1, file cut back to $size bytes ending in a newline ($(cat err))" \
   test $rc -eq 1 -a "$(wc -c < rec2.jsonl)" = "$size" -a "$(tail -c 1 rec2.jsonl | od -An -c | tr -d ' ')" = '\n'
 
