@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,7 +33,12 @@ int cli_fail(int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    for (char *p = msg; *p; p++) if (*p == '\n') *p = ' ';
+    /* one line, and no terminal control bytes (ESC from a hostile file would reach the terminal) */
+    for (char *p = msg; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '\n' || c == '\r' || c == '\t') *p = ' ';
+        else if (c < 0x20 || c == 0x7f) *p = '?';
+    }
     if (cli_fail_sink) cli_fail_sink(code, msg);
     else fprintf(stderr, "saesteer %s: %s\n", cli_cmd_name, msg);
     return code;
@@ -60,6 +66,7 @@ int cli_float(const char *flag, const char *s, double lo, double hi, float *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
+    if (errno == ERANGE && fabs(v) < 1.0) errno = 0;   /* underflow (1e-320): a tiny number, not an error */
     if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
         return cli_fail(SS_EINPUT, "%s: '%.40s' is not a finite number in [%g, %g]", flag, s, lo, hi);
     *out = (float)v;
@@ -74,6 +81,7 @@ int cli_float_list(const char *flag, const char *s, float **out, int *n) {
         return cli_fail(SS_EINPUT, "%s: empty item in '%.40s'", flag, s);
     char *copy = strdup(s), *save = NULL;
     float *v = calloc(strlen(s) + 1, sizeof(float));
+    if (!copy || !v) { free(copy); free(v); return cli_fail(SS_ERUNTIME, "out of memory"); }
     int rc = SS_OK;
     for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save))
         rc = cli_float(flag, tok, -1e6, 1e6, &v[(*n)++]);
@@ -92,6 +100,7 @@ int cli_int_list(const char *flag, const char *s, long lo, long hi, int **out, i
         return cli_fail(SS_EINPUT, "%s: empty item in '%.40s'", flag, s);
     char *copy = strdup(s), *save = NULL;
     int *v = calloc(strlen(s) + 1, sizeof(int));
+    if (!copy || !v) { free(copy); free(v); return cli_fail(SS_ERUNTIME, "out of memory"); }
     int rc = SS_OK;
     for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
         long x = 0;
@@ -182,6 +191,7 @@ int cli_encode(const cli_model *cm, const char *text, int no_bos, int **ids, int
                         cm->model->cfg.n_positions);
     }
     int *out = malloc((size_t)total * sizeof(int));
+    if (!out) { free(raw); return cli_fail(SS_ERUNTIME, "out of memory"); }
     if (!no_bos) out[0] = cm->model->cfg.bos_id;
     if (nraw) memcpy(out + (no_bos ? 0 : 1), raw, (size_t)nraw * sizeof(int));
     free(raw);
@@ -196,6 +206,13 @@ int cli_read_text_file(const char *path, char **text, size_t *len) {
     int rc = ss_read_file(path, text, &n, err);
     if (len) *len = n;
     if (rc) return cli_fail(rc, "%s", err);
+    const char *nul = memchr(*text, '\0', n);
+    if (nul) {   /* C strings would end there: the rest of the file would be dropped without a word */
+        size_t at = (size_t)(nul - *text);
+        free(*text);
+        *text = NULL;
+        return cli_fail(SS_EINPUT, "%s: NUL byte at offset %zu (text files must not contain NUL)", path, at);
+    }
     if (!ss_utf8_valid(*text, n)) {
         free(*text);
         *text = NULL;
@@ -271,7 +288,9 @@ int cli_steer_flag(cli_steer *st, int argc, char **argv, int *i) {
         VAL();
         int *l, n;
         if (cli_int_list(a, v, 0, 1L << 30, &l, &n)) return -1;
-        st->latents = realloc(st->latents, (size_t)(st->n_latents + n) * sizeof(int));
+        int *grown = realloc(st->latents, (size_t)(st->n_latents + n) * sizeof(int));
+        if (!grown) { free(l); cli_fail(SS_ERUNTIME, "out of memory"); return -1; }
+        st->latents = grown;
         memcpy(st->latents + st->n_latents, l, (size_t)n * sizeof(int));
         st->n_latents += n;
         free(l);
@@ -347,6 +366,7 @@ int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s, int bos) 
         /* a control vector names its own hooks: direction.N -> blocks.N.hook_resid_post */
         if ((rc = gguf_cvec_read(&st->cv, st->vec_path, err))) return cli_fail(rc, "--steer-vector: %s", err);
         st->adds = calloc((size_t)(st->cv.n_dirs ? st->cv.n_dirs : 1), sizeof(steer_add));
+        if (!st->adds) return cli_fail(SS_ERUNTIME, "out of memory");
         if ((rc = gguf_cvec_attach(&st->cv, s, st->scale, st->adds, err))) return cli_fail(rc, "%s", err);
         for (int i = 0; i < st->cv.n_dirs; i++) st->adds[i].pos = pos;
     } else if (st->vec_path) {
@@ -373,6 +393,7 @@ int cli_steer_apply(cli_steer *st, const cli_model *cm, gpt2_state *s, int bos) 
                     path, st->sae->prepend_bos ? "with" : "without", bos ? "with" : "without",
                     bos ? "add --no-bos to match" : "drop --no-bos to match");
         sae_edit *edits = calloc((size_t)(st->n_latents + 1), sizeof(sae_edit));
+        if (!edits) return cli_fail(SS_ERUNTIME, "out of memory");
         for (int i = 0; i < st->n_latents; i++) {
             if (st->latents[i] >= st->sae->d_sae) {
                 free(edits);
@@ -430,6 +451,58 @@ cJSON *cli_steer_json(const cli_steer *st) {
     return o;
 }
 
+/* Default handlers for the whole process (main calls this once): SIGINT and
+   SIGTERM remove every temporary output and exit 1 with one line (commands with
+   their own stop handler replace these, cli_catch_stop_signals); SIGXFSZ is
+   ignored so that a file size limit shows up as a write error; SIGBUS (a
+   mapped input truncated under us) is one line and exit 1. */
+static void guard_handler(int sig) {
+    ss_out_unlink_temps();
+    char msg[256];
+    const char *what = sig == SIGBUS ? "an input file was truncated or changed while mapped (SIGBUS)"
+                       : sig == SIGINT ? "interrupted (SIGINT); no output written"
+                                       : "terminated (SIGTERM); no output written";
+    size_t n = 0;
+    for (const char *p = "saesteer "; *p && n < sizeof msg - 2; ) msg[n++] = *p++;
+    for (const char *p = cli_cmd_name; *p && n < sizeof msg - 2; ) msg[n++] = *p++;
+    for (const char *p = ": "; *p && n < sizeof msg - 2; ) msg[n++] = *p++;
+    for (const char *p = what; *p && n < sizeof msg - 2; ) msg[n++] = *p++;
+    msg[n++] = '\n';
+    if (write(2, msg, n) < 0) { /* nothing left to do */ }
+    _exit(1);
+}
+
+void cli_install_guards(void) {
+    char err[SS_ERRLEN];
+    if (ss_blas_fit_limits(err)) { fprintf(stderr, "saesteer: %s\n", err); _exit(SS_ERUNTIME); }   /* not exit(): OpenBLAS teardown */
+    ss_input_guard(1);   /* an output never replaces a file this run read */
+    signal(SIGXFSZ, SIG_IGN);
+    const int sigs[3] = {SIGINT, SIGTERM, SIGBUS};
+    for (int i = 0; i < 3; i++) {
+        struct sigaction old, sa;
+        if (sigs[i] != SIGBUS && sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = guard_handler;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+int cli_out_check(const char *flag, const char *path) {
+    char err[SS_ERRLEN];
+    if (path && ss_out_check(path, err)) return cli_fail(SS_EINPUT, "%s %s", flag, err);
+    return SS_OK;
+}
+
+int cli_record_check(const char *path) {
+    char err[SS_ERRLEN];
+    struct stat st;
+    if (!path) return SS_OK;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return cli_fail(SS_EINPUT, "--record %s: not a regular file", path);
+    if (ss_out_check(path, err)) return cli_fail(SS_EINPUT, "--record %s", err);
+    return SS_OK;
+}
+
 void cli_catch_stop_signals(void (*handler)(int)) {
     const int sigs[2] = {SIGINT, SIGTERM};
     for (int i = 0; i < 2; i++) {
@@ -444,22 +517,44 @@ void cli_catch_stop_signals(void (*handler)(int)) {
 }
 
 int cli_record_append(const char *path, cJSON *obj) {
-    char *line = cJSON_PrintUnformatted(obj);
-    FILE *f = fopen(path, "a");
-    if (!f) {
+    char *json = cJSON_PrintUnformatted(obj);
+    size_t n = json ? strlen(json) : 0;
+    char *line = json ? malloc(n + 2) : NULL;
+    if (!line) { free(json); return cli_fail(SS_ERUNTIME, "--record %s: out of memory", path); }
+    memcpy(line, json, n);
+    line[n] = '\n';
+    free(json);
+    /* O_NONBLOCK: a FIFO with no reader is an error, not a hang */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0666);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
         int e = errno;
+        if (fd >= 0) close(fd);
         free(line);
-        return cli_fail(e == ENOENT || e == ENOTDIR || e == EISDIR ? SS_EINPUT : SS_ERUNTIME,
+        return cli_fail(e == ENOENT || e == ENOTDIR || e == EISDIR || e == ENXIO ? SS_EINPUT : SS_ERUNTIME,
                         "--record %s: cannot open: %s", path, strerror(e));
     }
-    /* one write of the whole line: concurrent appenders never interleave */
-    size_t n = strlen(line);
-    line[n] = '\n';
-    int bad = fwrite(line, 1, n + 1, f) != n + 1;
-    bad |= fclose(f) != 0;
-    line[n] = '\0';
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        free(line);
+        return cli_fail(SS_EINPUT, "--record %s: not a regular file", path);
+    }
+    /* one write(2) on O_APPEND: the line lands whole at the end, and concurrent
+       appenders never interleave; a short write (full disk, file size limit)
+       is cut back off so the file keeps ending with a whole line */
+    ssize_t w;
+    do w = write(fd, line, n + 1); while (w < 0 && errno == EINTR);
+    int e = errno;
     free(line);
-    if (bad) return cli_fail(SS_ERUNTIME, "--record %s: write failed", path);
+    if (w != (ssize_t)(n + 1)) {
+        if (w > 0) {
+            off_t end = lseek(fd, 0, SEEK_CUR);
+            if (end >= w && ftruncate(fd, end - w) != 0) { /* nothing more to do */ }
+        }
+        close(fd);
+        return cli_fail(SS_ERUNTIME, "--record %s: write failed: %s", path, w < 0 ? strerror(e) : "short write (disk full?)");
+    }
+    if (close(fd) != 0) return cli_fail(SS_ERUNTIME, "--record %s: write failed: %s", path, strerror(errno));
     return SS_OK;
 }
 

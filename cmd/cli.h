@@ -88,7 +88,18 @@ extern const char *cli_sampling_help;
    A signal that was ignored when the program started (nohup, a background
    job of a non-interactive shell) stays ignored. */
 void cli_catch_stop_signals(void (*handler)(int));
-/* Append one JSON line to a record file (experiment log, --record FILE). */
+/* Process-wide signal guards (main calls this first): SIGINT/SIGTERM remove
+   temporary outputs and exit 1 with one line; SIGXFSZ is ignored (a write
+   error instead); SIGBUS from a truncated mapped input is one line, exit 1. */
+void cli_install_guards(void);
+/* Exit-2 check, before any work, that an output path can be written
+   (ss_out_check): its directory exists, it is not a directory nor an input
+   opened so far. NULL path: nothing to check. Prints "FLAG msg". */
+int cli_out_check(const char *flag, const char *path);
+/* The same for a --record file, which must be a regular file or not exist yet. */
+int cli_record_check(const char *path);
+/* Append one JSON line to a record file (experiment log, --record FILE):
+   one write(2) on O_APPEND, cut back off if short; regular files only. */
 int cli_record_append(const char *path, struct cJSON *obj);
 /* Print a cJSON object to stdout followed by a newline. */
 void cli_print_json(struct cJSON *obj);

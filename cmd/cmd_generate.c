@@ -1,5 +1,6 @@
 /* cmd_generate.c - generate: prompt -> continuation, optionally steered. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,12 @@ int cli_sampling_flag(sampler_params *sp, int argc, char **argv, int *i) {
     if (!strcmp(a, "--seed")) {
         VAL();
         char *end;
-        unsigned long long s = strtoull(v, &end, 10);
-        if (*v == '-' || end == v || *end) { cli_fail(SS_EINPUT, "--seed: '%.40s' is not a non-negative integer", v); return -1; }
+        errno = 0;
+        unsigned long long s = strtoull(v, &end, 10);   /* ERANGE: above 2^64-1 all would be one seed */
+        if (*v == '-' || end == v || *end || errno == ERANGE) {
+            cli_fail(SS_EINPUT, "--seed: '%.40s' is not an integer in [0, 18446744073709551615]", v);
+            return -1;
+        }
         sp->seed = s;
         return 1;
     }

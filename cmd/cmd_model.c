@@ -246,6 +246,7 @@ int cmd_logits(int argc, char **argv) {
     if (o.json && !top) top = 10;
     if (!o.out && !top) { cli_steer_free(st); return cli_fail(SS_EINPUT, "-o OUT.npy or --top K is required"); }
     if (!o.out) o.last_only = 1;
+    if ((o.out && cli_out_check("-o", o.out)) || cli_record_check(o.record)) { cli_steer_free(st); return SS_EINPUT; }
     cli_model cm;
     char *text = NULL, err[SS_ERRLEN];
     int *ids = NULL, n = 0;
@@ -314,6 +315,7 @@ int cmd_cache(int argc, char **argv) {
     const char **names;
     int nh = cli_steer_hooks(st, &names);
     if (!o.out) { cli_steer_free(st); return cli_fail(SS_EINPUT, "-o OUT.npy is required"); }
+    if (cli_out_check("-o", o.out) || cli_record_check(o.record)) { cli_steer_free(st); return SS_EINPUT; }
     if (nh == 0) { cli_steer_free(st); return cli_fail(SS_EINPUT, "--hook NAME is required"); }
     size_t olen = strlen(o.out);
     int want_npz = olen > 4 && strcmp(o.out + olen - 4, ".npz") == 0;

@@ -155,8 +155,13 @@ int cmd_encode(int argc, char **argv) {
         goto out;
     }
     int64_t sf[2] = {T, S}, sx[2] = {T, C};
-    if ((rc = npy_save(o.out, f, 2, sf, err))) { rc = cli_fail(rc, "%s", err); goto out; }
-    if (o.recon && (rc = npy_save(o.recon, rec, 2, sx, err))) { rc = cli_fail(rc, "%s", err); goto out; }
+    ss_out_stage_begin();   /* -o and --recon: both replaced, or neither */
+    if ((rc = npy_save(o.out, f, 2, sf, err)) || (o.recon && (rc = npy_save(o.recon, rec, 2, sx, err)))) {
+        ss_out_stage_end(0, NULL);
+        rc = cli_fail(rc, "%s", err);
+        goto out;
+    }
+    if ((rc = ss_out_stage_end(1, err))) { rc = cli_fail(rc, "%s", err); goto out; }
 out:
     free(x); free(f); free(rec);
     sae_run_free(&r);
@@ -178,6 +183,7 @@ int cmd_convert(int argc, char **argv) {
     const char *in = o.arg ? o.arg : o.sae;
     if (!in) return cli_fail(SS_EINPUT, "SAELENS_DIR is required");
     if (!o.out) return cli_fail(SS_EINPUT, "-o DICT.h5 is required");
+    if (cli_out_check("-o", o.out)) return SS_EINPUT;
     sae_dict *d;
     char err[SS_ERRLEN];
     if ((rc = load_dict(in, &d))) return rc;

@@ -14,12 +14,15 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "corpus_job.h"
@@ -371,7 +374,12 @@ static int write_scan_outputs(scan_state *sc, const tokenizer *tok, const char *
         rc = cli_fail(SS_ERUNTIME, "interrupted while writing; earlier outputs in %s left as they were", outdir);
         goto done;
     }
-    if ((rc = ss_out_commit(&oj, err)) || (rc = ss_out_commit(&oh, err))) { rc = cli_fail(rc, "%s", err); goto done; }
+    ss_out_stage_begin();   /* latents.json and dashboard.html: both replaced, or neither */
+    if ((rc = ss_out_commit(&oj, err)) || (rc = ss_out_commit(&oh, err)) || (rc = ss_out_stage_end(1, err))) {
+        ss_out_stage_end(0, NULL);
+        rc = cli_fail(rc, "%s", err);
+        goto done;
+    }
 done:
     if (jin) fclose(jin);
     ss_out_abort(&oj);
@@ -828,7 +836,9 @@ int cmd_label(int argc, char **argv) {
                    "       saesteer label DICT.h5 --from-neuronpedia EXPLANATIONS.json [--layer ID]\n"
                    "       saesteer label DICT.h5 --list\n"
                    "Sets latent labels in the dictionary's `labels` dataset and rewrites the file atomically\n"
-                   "(temporary file + rename; every other dataset and attribute is kept). --text \"\" clears a label.\n"
+                   "(temporary file + rename; every other dataset and attribute is kept; a symlink is followed to\n"
+                   "the file it names; concurrent label runs take turns on a flock, none is lost). --text \"\"\n"
+                   "clears a label.\n"
                    "LABELS.json: {\"12\": \"name\", ...} or [{\"latent\": 12, \"label\": \"name\"}, ...].\n"
                    "Labels are one line of UTF-8, at most %d bytes. --list prints the labelled latents.\n"
                    "--from-neuronpedia imports a Neuronpedia explanations export: an array of {\"modelId\", \"layer\",\n"
@@ -857,9 +867,24 @@ int cmd_label(int argc, char **argv) {
         return cli_fail(SS_EINPUT, "%s: labels live in .h5 dictionaries; convert the SAELens folder first "
                                    "(saesteer convert %s -o DICT.h5)", path, path);
     char err[SS_ERRLEN];
+    /* an exclusive lock from load to rename, so concurrent label runs apply one
+       after the other (each reads what the previous one wrote). The rename
+       replaces the locked file: after waiting, check that path still names the
+       file we hold, else lock the new one. */
+    int lock_fd = -1;
+    for (int tries = 0; !list && tries < 100; tries++) {
+        lock_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (lock_fd < 0) break;   /* sae_load_h5 says why */
+        struct stat held, now;
+        if (flock(lock_fd, LOCK_EX) != 0 || fstat(lock_fd, &held) != 0) { close(lock_fd); lock_fd = -1; break; }
+        if (stat(path, &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino) break;
+        close(lock_fd);
+        lock_fd = -1;
+    }
     sae_dict *d = NULL;
     int rc = sae_load_h5(&d, path, err);
-    if (rc) return cli_fail(rc, "%s", err);
+    if (rc) { if (lock_fd >= 0) close(lock_fd); return cli_fail(rc, "%s", err); }
+    ss_input_forget(path);   /* label replaces its own input: that is the point */
     if (list) {
         for (int i = 0; d->labels && i < d->d_sae; i++)
             if (d->labels[i] && d->labels[i][0]) printf("%d\t%s\n", i, d->labels[i]);
@@ -875,6 +900,7 @@ int cmd_label(int argc, char **argv) {
     else if (latent >= d->d_sae) rc = cli_fail(SS_EINPUT, "--latent %ld: %s has %d latents", latent, path, d->d_sae);
     else if (!(rc = check_label("--text", text)) && !(rc = set_label(d, latent, text))) n_set = 1;
     if (!rc && (rc = sae_save_h5(d, path, err))) rc = cli_fail(rc, "%s", err);
+    if (lock_fd >= 0) close(lock_fd);   /* after the rename: the next label run reads the new file */
     if (!rc) {
         if (np) printf("set %d labels in %s (%d records skipped: other layers or repeated indices)\n", n_set, path, n_skipped);
         else if (from) printf("set %d labels in %s\n", n_set, path);

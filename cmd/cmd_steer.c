@@ -180,6 +180,7 @@ int cmd_steer(int argc, char **argv) {
     if (n + o.max_new > cfg->n_positions) { rc = cli_fail(SS_EINPUT, "prompt (%d tokens) + --max-new-tokens (%ld) exceeds n_positions (%d)", n, o.max_new, cfg->n_positions); goto done; }
     if ((rc = gpt2_state_build(&s, cm.model, n + (int)o.max_new, err))) { rc = cli_fail(rc, "%s", err); goto done; }
     out = calloc((size_t)o.max_new + 1, sizeof(int));
+    if (!out) { rc = cli_fail(SS_ERUNTIME, "out of memory"); goto done; }
 
     /* the header, before anything runs */
     hdr = header_json(&o, &cm, sae, sae_path, hook, vals, nv, clamp);
@@ -213,6 +214,7 @@ int cmd_steer(int argc, char **argv) {
             int steered = clamp || vals[vi] != 0.0f;
             if (steered && sae) {
                 sae_edit *ed = calloc((size_t)o.n_latents, sizeof(sae_edit));
+                if (!ed) { rc = cli_fail(SS_ERUNTIME, "out of memory"); goto done; }
                 for (int i = 0; i < o.n_latents; i++) {
                     ed[i].latent = o.latents[i];
                     ed[i].kind = clamp ? SAE_EDIT_CLAMP : SAE_EDIT_BOOST;

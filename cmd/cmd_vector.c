@@ -149,6 +149,8 @@ int cmd_vector(int argc, char **argv) {
     if (actadd && gguf_out) return cli_fail(SS_EINPUT, "--actadd makes a per-position matrix; GGUF control vectors are one vector per layer");
     if (actadd && !strcmp(method_s, "pca")) return cli_fail(SS_EINPUT, "--actadd and --method pca do not combine");
 
+    if (out && gguf_out && !strcmp(out, gguf_out)) return cli_fail(SS_EINPUT, "-o and --gguf-out name the same file");
+    if (cli_out_check("-o", out) || cli_out_check("--gguf-out", gguf_out)) return SS_EINPUT;
     char err[SS_ERRLEN];
     vec_pairs pairs;
     int rc = pairs_path ? vec_pairs_load(&pairs, pairs_path, err) : vec_pairs_one(&pairs, pos, neg, err);
@@ -166,12 +168,14 @@ int cmd_vector(int argc, char **argv) {
     if (actadd) rc = vec_actadd(cm.model, cm.tok, hook, pos, neg, !no_bos, &v, &P, &W, err);
     else rc = vec_contrastive(cm.model, cm.tok, hook, &pairs, !no_bos, method, &v, &W, err);
     if (rc) { rc = cli_fail(rc, "%s", err); goto done; }
+    ss_out_stage_begin();   /* -o and --gguf-out: both replaced, or neither */
     if (out) {
         int64_t shape[2] = {P, W};
         rc = actadd ? npy_save(out, v, 2, shape, err) : npy_save(out, v, 1, shape + 1, err);
-        if (rc) { rc = cli_fail(rc, "%s", err); free(v); goto done; }
+        if (rc) { ss_out_stage_end(0, NULL); rc = cli_fail(rc, "%s", err); free(v); goto done; }
     }
-    if (gguf_out && (rc = write_gguf_one(gguf_out, v, W, N))) { free(v); goto done; }
+    if (gguf_out && (rc = write_gguf_one(gguf_out, v, W, N))) { ss_out_stage_end(0, NULL); free(v); goto done; }
+    if ((rc = ss_out_stage_end(1, err))) { rc = cli_fail(rc, "%s", err); free(v); goto done; }
     float norm = vec_norm(v, P * W);
     if (json) {
         cJSON *j = cJSON_CreateObject();

@@ -74,6 +74,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    cli_install_guards();
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
     cli_cmd_fn fn = lookup(argv[1]);

@@ -2,15 +2,19 @@
 #include "common.h"
 
 #include <cblas.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
-#include <sched.h>
+#include <fcntl.h>
 #include <math.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,39 +31,213 @@ int ss_fail(char *err, int code, const char *fmt, ...) {
     return code;
 }
 
+/* ---------------------------------------------------------------- inputs --- */
+
+#define SS_MAX_INPUTS 256
+static struct { dev_t dev; ino_t ino; } g_inputs[SS_MAX_INPUTS];
+static int g_n_inputs, g_guard_inputs;
+
+void ss_input_guard(int on) { g_guard_inputs = on; }
+
+void ss_input_note(int fd) {
+    struct stat st;
+    if (!g_guard_inputs) return;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    for (int i = 0; i < g_n_inputs; i++)
+        if (g_inputs[i].dev == st.st_dev && g_inputs[i].ino == st.st_ino) return;
+    if (g_n_inputs < SS_MAX_INPUTS) {
+        g_inputs[g_n_inputs].dev = st.st_dev;
+        g_inputs[g_n_inputs].ino = st.st_ino;
+        g_n_inputs++;
+    }
+}
+
+void ss_input_forget(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return;
+    for (int i = 0; i < g_n_inputs; i++)
+        if (g_inputs[i].dev == st.st_dev && g_inputs[i].ino == st.st_ino) g_inputs[i] = g_inputs[--g_n_inputs];
+}
+
+static int is_input(const struct stat *st) {
+    for (int i = 0; i < g_n_inputs; i++)
+        if (g_inputs[i].dev == st->st_dev && g_inputs[i].ino == st->st_ino) return 1;
+    return 0;
+}
+
+int ss_open_input(const char *path, int *fd_out, size_t *size, char *err) {
+    *fd_out = -1;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return ss_fail(err, SS_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int dir = S_ISDIR(st.st_mode);
+        close(fd);
+        return ss_fail(err, SS_EINPUT, "%s: not a regular file%s", path, dir ? " (a directory)" : "");
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    ss_input_note(fd);
+    *fd_out = fd;
+    if (size) *size = (size_t)st.st_size;
+    return SS_OK;
+}
+
 int ss_read_file(const char *path, char **buf, size_t *len, char *err) {
     *buf = NULL;
     if (len) *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ss_fail(err, SS_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return ss_fail(err, SS_EINPUT, "%s: cannot seek", path); }
-    long n = ftell(f);
-    if (n < 0) { fclose(f); return ss_fail(err, SS_EINPUT, "%s: not a regular file", path); }
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
-    if (!b) { fclose(f); return ss_fail(err, SS_ERUNTIME, "%s: out of memory (%ld bytes)", path, n); }
-    if (n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b); fclose(f);
-        return ss_fail(err, SS_ERUNTIME, "%s: read error", path);
+    int fd;
+    size_t n;
+    int rc = ss_open_input(path, &fd, &n, err);
+    if (rc) return rc;
+    char *b = n < SIZE_MAX ? malloc(n + 1) : NULL;
+    if (!b) { close(fd); return ss_fail(err, SS_ERUNTIME, "%s: out of memory (%zu bytes)", path, n); }
+    size_t got = 0;
+    while (got < n) {   /* the size fstat gave; a file that shrinks meanwhile is an error */
+        ssize_t r = read(fd, b + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { int e = errno; free(b); close(fd); return ss_fail(err, SS_ERUNTIME, "%s: read error: %s", path, strerror(e)); }
+        if (r == 0) { free(b); close(fd); return ss_fail(err, SS_EINPUT, "%s: file shrank while being read", path); }
+        got += (size_t)r;
     }
-    fclose(f);
+    close(fd);
     b[n] = '\0';
     *buf = b;
-    if (len) *len = (size_t)n;
+    if (len) *len = n;
     return SS_OK;
+}
+
+/* --------------------------------------------------------------- outputs --- */
+
+/* Live temporaries, for ss_out_unlink_temps in a signal handler: fixed slots,
+   a slot's name is written before it is marked used. */
+#define SS_MAX_LIVE 16
+static struct {
+    volatile sig_atomic_t used;     /* 1 open, 2 staged (finished, waiting for its rename) */
+    char tmp[4096], path[4096];
+} g_live[SS_MAX_LIVE];
+static int g_staging;
+
+void ss_out_unlink_temps(void) {
+    for (int i = 0; i < SS_MAX_LIVE; i++)
+        if (g_live[i].used) unlink(g_live[i].tmp);
+}
+
+static int live_add(const ss_outfile *o) {
+    for (int i = 0; i < SS_MAX_LIVE; i++)
+        if (!g_live[i].used) {
+            memcpy(g_live[i].tmp, o->tmp, sizeof g_live[i].tmp);
+            memcpy(g_live[i].path, o->path, sizeof g_live[i].path);
+            g_live[i].used = 1;
+            return i;
+        }
+    return -1;   /* more than SS_MAX_LIVE at once: still atomic, just not cleaned up by a signal */
+}
+static void live_del(ss_outfile *o) {
+    if (o->slot >= 0 && o->slot < SS_MAX_LIVE) g_live[o->slot].used = 0;
+    o->slot = -1;
+}
+
+/* Follow symlinks in the last component (up to 40): the file to replace. */
+static int resolve_output(const char *path, char *res, size_t n) {
+    char cur[4096], tgt[4096];
+    if (strlen(path) >= sizeof cur) return ENAMETOOLONG;
+    strcpy(cur, path);
+    for (int hop = 0; hop < 40; hop++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) {
+            if (strlen(cur) >= n) return ENAMETOOLONG;
+            strcpy(res, cur);
+            return 0;
+        }
+        ssize_t k = readlink(cur, tgt, sizeof tgt - 1);
+        if (k < 0) return errno;
+        tgt[k] = '\0';
+        if (tgt[0] == '/') { strcpy(cur, tgt); continue; }
+        char *slash = strrchr(cur, '/');
+        size_t dl = slash ? (size_t)(slash - cur) + 1 : 0;
+        if (dl + (size_t)k >= sizeof cur) return ENAMETOOLONG;
+        memcpy(cur + dl, tgt, (size_t)k + 1);
+    }
+    return ELOOP;
+}
+
+/* What ss_out_open will find at path: 0 ok (st_out filled if it exists, *exists set). */
+static int out_inspect(const char *path, char *real, size_t rn, struct stat *st, int *exists, char *err) {
+    *exists = stat(path, st) == 0;   /* follows symlinks, /proc's magic ones too (/dev/stdout -> pipe:[N]) */
+    int e = 0;
+    if (*exists && !S_ISREG(st->st_mode)) {
+        if (strlen(path) >= rn) e = ENAMETOOLONG;
+        else strcpy(real, path);   /* written in place, under the name given */
+    } else if (*exists) {
+        char *r = realpath(path, NULL);   /* the regular file a symlink points to */
+        if (!r) e = errno;
+        else if (strlen(r) >= rn) e = ENAMETOOLONG;
+        else strcpy(real, r);
+        free(r);
+    } else {
+        e = resolve_output(path, real, rn);   /* missing, or a dangling symlink: the file it names */
+    }
+    if (e) return ss_fail(err, SS_EINPUT, "%s: cannot resolve output path: %s", path, strerror(e));
+    if (*exists) {
+        if (S_ISDIR(st->st_mode)) return ss_fail(err, SS_EINPUT, "%s: is a directory (give a file name)", path);
+        if (S_ISSOCK(st->st_mode) || S_ISBLK(st->st_mode))
+            return ss_fail(err, SS_EINPUT, "%s: is a %s; outputs go to regular files, character devices or FIFOs",
+                           path, S_ISSOCK(st->st_mode) ? "socket" : "block device");
+        if (S_ISREG(st->st_mode) && is_input(st))
+            return ss_fail(err, SS_EINPUT, "%s: is also an input of this command; write the output elsewhere", path);
+        return SS_OK;
+    }
+    /* the directory must exist */
+    char dir[4096];
+    strcpy(dir, real);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    struct stat ds;
+    if (stat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode))
+        return ss_fail(err, SS_EINPUT, "%s: cannot create output: directory %s does not exist", path, dir);
+    return SS_OK;
+}
+
+int ss_out_check(const char *path, char *err) {
+    char real[4096];
+    struct stat st;
+    int exists;
+    if (!path || !*path) return ss_fail(err, SS_EINPUT, "output path is empty");
+    return out_inspect(path, real, sizeof real, &st, &exists, err);
 }
 
 int ss_out_open(ss_outfile *o, const char *path, char *err) {
     memset(o, 0, sizeof *o);
-    if (strlen(path) + 32 >= sizeof o->path)
-        return ss_fail(err, SS_EINPUT, "%s: output path too long", path);
-    strcpy(o->path, path);
-    snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
-    int fd = mkstemp(o->tmp);
-    if (fd >= 0) { /* mkstemp makes 0600; outputs get the usual 0666 & ~umask */
+    o->slot = -1;
+    if (!path || !*path) return ss_fail(err, SS_EINPUT, "output path is empty");
+    struct stat st;
+    int exists, rc;
+    if ((rc = out_inspect(path, o->path, sizeof o->path, &st, &exists, err))) return rc;
+    if (exists && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+        /* written in place: nothing to rename, nothing to remove on failure */
+        int fd = open(o->path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return ss_fail(err, SS_ERUNTIME, "%s: cannot open: %s", path, strerror(errno));
+        if (!(o->fp = fdopen(fd, "wb"))) { close(fd); return ss_fail(err, SS_ERUNTIME, "%s: cannot open", path); }
+        o->direct = 1;
+        return SS_OK;
+    }
+    /* the temporary: <dir>/<name, cut to 200 bytes>.tmp.PID.XXXXXX, within NAME_MAX */
+    const char *base = strrchr(o->path, '/');
+    size_t dl = base ? (size_t)(base - o->path) + 1 : 0;
+    base = base ? base + 1 : o->path;
+    int bl = (int)strlen(base) > 200 ? 200 : (int)strlen(base);
+    if (dl + (size_t)bl + 40 >= sizeof o->tmp) return ss_fail(err, SS_EINPUT, "%s: output path too long", path);
+    snprintf(o->tmp, sizeof o->tmp, "%.*s%.*s.tmp.%ld.XXXXXX", (int)dl, o->path, bl, base, (long)getpid());
+    int fd = mkostemp(o->tmp, O_CLOEXEC);
+    if (fd >= 0) {
+        /* mkstemp makes 0600: a replaced file keeps its mode, a new one gets 0666 & ~umask */
         mode_t um = umask(0);
         umask(um);
-        fchmod(fd, 0666 & ~um);
+        fchmod(fd, exists ? (st.st_mode & 07777) : (0666 & ~um));
+        o->slot = live_add(o);
     }
     if (fd < 0) {
         int e = errno;
@@ -72,7 +250,7 @@ int ss_out_open(ss_outfile *o, const char *path, char *err) {
     }
     o->fp = fdopen(fd, "wb");
     if (!o->fp) {
-        close(fd); unlink(o->tmp); o->tmp[0] = '\0';
+        close(fd); unlink(o->tmp); o->tmp[0] = '\0'; live_del(o);
         return ss_fail(err, SS_ERUNTIME, "%s: cannot open temporary output", path);
     }
     return SS_OK;
@@ -81,28 +259,117 @@ int ss_out_open(ss_outfile *o, const char *path, char *err) {
 int ss_out_commit(ss_outfile *o, char *err) {
     FILE *f = o->fp;
     o->fp = NULL;
-    int bad = 0;
+    int bad = 0, e = 0;
     if (f) {
-        if (fflush(f) != 0 || ferror(f)) bad = 1;
-        if (fsync(fileno(f)) != 0 && errno != EINVAL) bad = 1;
-        if (fclose(f) != 0) bad = 1;
+        if (fflush(f) != 0 || ferror(f)) { bad = 1; e = errno; }
+        if (!o->direct && fsync(fileno(f)) != 0 && errno != EINVAL) { bad = 1; e = errno; }
+        if (fclose(f) != 0 && !bad) { bad = 1; e = errno; }
+    }
+    if (o->direct) {
+        o->direct = 0;
+        return bad ? ss_fail(err, SS_ERUNTIME, "%s: write failed: %s", o->path, strerror(e)) : SS_OK;
     }
     if (bad) {
-        unlink(o->tmp); o->tmp[0] = '\0';
-        return ss_fail(err, SS_ERUNTIME, "%s: write failed (disk full?)", o->path);
+        unlink(o->tmp); o->tmp[0] = '\0'; live_del(o);
+        return ss_fail(err, SS_ERUNTIME, "%s: write failed (%s)", o->path, e ? strerror(e) : "disk full?");
+    }
+    if (g_staging && o->slot >= 0) {   /* renamed by ss_out_stage_end */
+        g_live[o->slot].used = 2;
+        o->slot = -1;
+        o->tmp[0] = '\0';
+        return SS_OK;
     }
     if (rename(o->tmp, o->path) != 0) {
-        int e = errno;
-        unlink(o->tmp); o->tmp[0] = '\0';
+        e = errno;
+        unlink(o->tmp); o->tmp[0] = '\0'; live_del(o);
         return ss_fail(err, SS_ERUNTIME, "%s: cannot rename output into place: %s", o->path, strerror(e));
     }
     o->tmp[0] = '\0';
+    live_del(o);
     return SS_OK;
 }
 
 void ss_out_abort(ss_outfile *o) {
     if (o->fp) { fclose((FILE *)o->fp); o->fp = NULL; }
     if (o->tmp[0]) { unlink(o->tmp); o->tmp[0] = '\0'; }
+    if (o->slot >= 0) live_del(o);
+    o->direct = 0;
+}
+
+void ss_out_stage_begin(void) { g_staging = 1; }
+
+int ss_out_stage_end(int commit, char *err) {
+    g_staging = 0;
+    int rc = SS_OK;
+    for (int i = 0; i < SS_MAX_LIVE; i++) {
+        if (g_live[i].used != 2) continue;
+        if (commit && rc == SS_OK && rename(g_live[i].tmp, g_live[i].path) != 0)
+            rc = ss_fail(err, SS_ERUNTIME, "%s: cannot rename output into place: %s", g_live[i].path, strerror(errno));
+        if (!commit || rc) unlink(g_live[i].tmp);
+        g_live[i].used = 0;
+    }
+    return rc;
+}
+
+/* ----------------------------------------------------------------- BLAS --- */
+
+/* OpenBLAS (Debian's pthread build) takes a 128 MiB work buffer per thread
+   with mmap and, when mmap fails, retries forever: under `ulimit -v` a run
+   hangs in its first sgemm. With a finite address-space limit, use as many
+   threads as leave room, and take the calling thread's buffer now (OpenBLAS
+   keeps it for later calls) while the address space is still free; if even
+   one buffer does not fit, say so instead of hanging later. */
+#define SS_BLAS_BUFFER ((size_t)136 << 20)   /* 128 MiB + OpenBLAS's own alignment slack */
+extern void openblas_set_num_threads(int);
+int ss_blas_fit_limits(char *err) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return SS_OK;
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) { if (fscanf(f, "%ld", &pages) != 1) pages = 0; fclose(f); }
+    double used = (double)pages * (double)sysconf(_SC_PAGESIZE);
+    double left = (double)rl.rlim_cur - used - (double)(256 << 20);   /* room for the program's own data */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = (long)(left / (2.0 * (double)SS_BLAS_BUFFER));            /* a buffer and a stack per thread, and slack */
+    if (n > ncpu) n = ncpu;
+    if (n < 1) n = 1;
+    openblas_set_num_threads((int)n);
+    void *probe = mmap(NULL, SS_BLAS_BUFFER, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED)
+        return ss_fail(err, SS_ERUNTIME, "the address-space limit (ulimit -v %llu KiB) leaves no room for OpenBLAS's "
+                       "128 MiB work buffer", (unsigned long long)(rl.rlim_cur >> 10));
+    munmap(probe, SS_BLAS_BUFFER);
+    float a = 1, b = 1, c = 0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
+    return SS_OK;
+}
+
+/* ------------------------------------------------------------------ JSON --- */
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+int ss_json_dup_key(const cJSON *j, char *dup, size_t n) {
+    if (!j) return 0;
+    if (cJSON_IsObject(j)) {
+        size_t k = 0;
+        for (const cJSON *c = j->child; c; c = c->next) k++;
+        const char **names = k > 1 ? malloc(k * sizeof *names) : NULL;
+        if (names) {   /* sorted, so a 50k-entry vocab.json costs n log n */
+            size_t m = 0;
+            for (const cJSON *c = j->child; c; c = c->next) names[m++] = c->string ? c->string : "";
+            qsort(names, m, sizeof *names, cmp_str);
+            for (size_t i = 1; i < m; i++)
+                if (!strcmp(names[i - 1], names[i])) {
+                    snprintf(dup, n, "%s", names[i]);
+                    free(names);
+                    return 1;
+                }
+            free(names);
+        }
+    }
+    for (const cJSON *c = j->child; c; c = c->next)
+        if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && ss_json_dup_key(c, dup, n)) return 1;
+    return 0;
 }
 
 void *ss_calloc(size_t n, size_t size) {
@@ -236,8 +503,10 @@ void ss_sha256_hex(ss_sha256 *h, char hex[65]) {
 int ss_sha256_file(const char *path, char hex[65], char *err) {
     ss_sha256 c;
     ss_sha256_init(&c);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ss_fail(err, SS_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    int fd, rc = ss_open_input(path, &fd, NULL, err);   /* regular files only */
+    if (rc) return rc;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) { close(fd); return ss_fail(err, SS_ERUNTIME, "%s: cannot open", path); }
     unsigned char buf[1 << 16];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0) ss_sha256_update(&c, buf, n);

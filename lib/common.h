@@ -22,20 +22,63 @@ enum { SS_OK = 0, SS_ERUNTIME = 1, SS_EINPUT = 2 };
 int ss_fail(char *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Read a whole file into a NUL-terminated heap buffer. *len excludes the NUL. */
+/* Open a file input: O_NONBLOCK (a FIFO does not hang the open), then fstat:
+ * anything but a regular file is refused (SS_EINPUT, "not a regular file").
+ * The descriptor is blocking again on return; *size is the file's size. With
+ * ss_input_guard(1) (the CLI turns it on), the file is remembered as an input
+ * of this run and ss_out_open refuses to replace it. */
+int ss_open_input(const char *path, int *fd, size_t *size, char *err);
+void ss_input_guard(int on);
+/* Remember fd's file as an input / forget path's file (`label` rewrites its own input). */
+void ss_input_note(int fd);
+void ss_input_forget(const char *path);
+
+/* Read a whole file into a NUL-terminated heap buffer. *len excludes the NUL.
+ * Regular files only (ss_open_input). */
 int ss_read_file(const char *path, char **buf, size_t *len, char *err);
 
 /* Atomic output: open a temporary file beside `path`; ss_commit renames it into
  * place, ss_abort removes it. An interrupted run never leaves a partial file and
- * never clobbers an existing one. */
+ * never clobbers an existing one.
+ *   - a symlink is followed: the temporary goes beside its final target, which
+ *     is what gets replaced (the link stays); an existing file keeps its mode
+ *   - a character device or FIFO (/dev/null, /dev/stdout, a pipe) is written
+ *     directly, nothing to rename; sockets and block devices are refused
+ *   - a directory, a missing directory, or a file that is an input of this run
+ *     (same st_dev/st_ino) are refused with SS_EINPUT before anything is written
+ * Between ss_out_stage_begin() and ss_out_stage_end(), ss_out_commit only
+ * finishes (flush + fsync) the temporary; ss_out_stage_end(1, err) renames all
+ * of them, ss_out_stage_end(0, NULL) removes them: a command with several
+ * outputs replaces none of them unless every one was written. */
 typedef struct {
-    char path[4096];     /* final destination */
-    char tmp[4096];      /* temporary file in the same directory */
+    char path[4096];     /* final destination (symlinks resolved) */
+    char tmp[4096];      /* temporary file in the same directory ("" if direct) */
     void *fp;            /* FILE* open for writing */
+    int slot;            /* in the table of live temporaries (signal cleanup), -1 if none */
+    int direct;          /* a device or FIFO written in place */
 } ss_outfile;
 int ss_out_open(ss_outfile *o, const char *path, char *err);
 int ss_out_commit(ss_outfile *o, char *err);
 void ss_out_abort(ss_outfile *o);
+void ss_out_stage_begin(void);
+int ss_out_stage_end(int commit, char *err);
+/* Check now that ss_out_open(path) will be able to proceed (the directory
+ * exists, path is not a directory nor an input already opened): for commands
+ * that write only after long work. */
+int ss_out_check(const char *path, char *err);
+/* Remove every temporary output still open or staged. Async-signal-safe: for
+ * SIGINT/SIGTERM/SIGBUS handlers. */
+void ss_out_unlink_temps(void);
+
+/* Under a finite RLIMIT_AS, start OpenBLAS with a thread count whose work
+   buffers fit and reserve the caller's buffer now; SS_ERUNTIME if not even
+   one fits (OpenBLAS would otherwise retry its mmap forever). */
+int ss_blas_fit_limits(char *err);
+
+/* Duplicate keys anywhere in a parsed JSON object (cJSON keeps both and
+ * answers lookups with the first): 1 and the key's name in dup if any. */
+struct cJSON;
+int ss_json_dup_key(const struct cJSON *j, char *dup, size_t n);
 
 /* For element-wise loops written to vectorise: on x86-64 GCC also builds an
    AVX2+FMA (x86-64-v3) copy of the function and picks one when the program

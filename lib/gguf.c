@@ -1,9 +1,13 @@
 /* gguf.c - llama.cpp control vectors in GGUF v3 (see gguf.h). */
 #include "gguf.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum {
     GGUF_T_UINT8 = 0, GGUF_T_INT8 = 1, GGUF_T_UINT16 = 2, GGUF_T_INT16 = 3, GGUF_T_UINT32 = 4,
@@ -23,11 +27,12 @@ void gguf_cvec_free(gguf_cvec *cv) {
 void gguf_cvec_hook(int N, char *buf, size_t n) { snprintf(buf, n, "blocks.%d.hook_resid_post", N); }
 
 int gguf_is_gguf(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   /* a FIFO must not hang this peek */
+    if (fd < 0) return 0;
+    struct stat st;
     char m[4];
-    int ok = fread(m, 1, 4, f) == 4 && memcmp(m, "GGUF", 4) == 0;
-    fclose(f);
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread(fd, m, 4, 0) == 4 && memcmp(m, "GGUF", 4) == 0;
+    close(fd);
     return ok;
 }
 
@@ -174,6 +179,8 @@ static void skip_value(rd *r, uint32_t t, const char *key, int depth) {
     if (need(r, es, key)) r->at += es;
 }
 
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 int gguf_cvec_read(gguf_cvec *cv, const char *path, char *err) {
     memset(cv, 0, sizeof *cv);
     cv->layer_count = -1;
@@ -222,9 +229,22 @@ int gguf_cvec_read(gguf_cvec *cv, const char *path, char *err) {
         return ss_fail(err, SS_EINPUT, "%s: general.architecture is '%s', not 'controlvector' (a model file, not a control vector?)", path, arch);
     }
     /* tensor infos */
-    cv->layer = calloc((size_t)(n_tensors ? n_tensors : 1), sizeof(int));
-    uint64_t *offs = calloc((size_t)(n_tensors ? n_tensors : 1), sizeof(uint64_t));
-    if (!cv->layer || !offs) { free(buf); free(offs); gguf_cvec_free(cv); return ss_fail(err, SS_ERUNTIME, "out of memory"); }
+    /* As llama.cpp's common_control_vector_load_one: every tensor must be
+       "direction.<int>" (the index read like std::stoi: a leading integer,
+       whatever follows it), layer >= 1, F32, one dimension that is not 1,
+       all of one size; tensors that name the same layer are summed (its
+       comment: "allows multiple directions for same layer in same file"), and
+       two tensors of exactly one name are refused, as ggml's GGUF parser does. */
+    size_t nt = (size_t)(n_tensors ? n_tensors : 1);
+    cv->layer = calloc(nt, sizeof(int));
+    uint64_t *offs = calloc(nt, sizeof(uint64_t));
+    int *row_of = calloc(nt, sizeof(int));      /* tensor -> row of cv->data (its layer) */
+    char **names = calloc(nt, sizeof(char *));
+    if (!cv->layer || !offs || !row_of || !names) {
+        free(buf); free(offs); free(row_of); free(names); gguf_cvec_free(cv);
+        return ss_fail(err, SS_ERUNTIME, "out of memory");
+    }
+    int n_ent = 0;
     rc = SS_OK;
     for (uint64_t i = 0; i < n_tensors && !rc; i++) {
         size_t nn;
@@ -239,35 +259,63 @@ int gguf_cvec_read(gguf_cvec *cv, const char *path, char *err) {
         uint32_t type = get_u32(&r, "tensor type");
         uint64_t off = get_u64(&r, "tensor offset");
         if (r.bad) { rc = SS_EINPUT; break; }
-        if (strncmp(name, "direction.", 10) != 0) continue;   /* not a direction: ignored */
+        if (!(names[i] = strndup(nm, nn))) { rc = ss_fail(err, SS_ERUNTIME, "out of memory"); break; }
+        if (strncmp(name, "direction.", 10) != 0) {
+            rc = ss_fail(err, SS_EINPUT, "%s: tensor '%s' is not a direction.N (llama.cpp refuses such a control vector)", path, name);
+            break;
+        }
+        const char *q = name + 10;
+        while (*q == ' ' || (*q >= '\t' && *q <= '\r')) q++;   /* std::stoi skips leading white space */
         char *end;
-        long N = strtol(name + 10, &end, 10);
-        if (end == name + 10 || *end || N < 0 || N > 100000) { rc = ss_fail(err, SS_EINPUT, "%s: tensor '%s': unparsable layer index", path, name); break; }
-        if (N == 0) { rc = ss_fail(err, SS_EINPUT, "%s: tensor 'direction.0': llama.cpp rejects layer 0", path); break; }
+        errno = 0;
+        long N = strtol(q, &end, 10);
+        if (end == q || errno || N < INT32_MIN || N > INT32_MAX || N < 0) {
+            rc = ss_fail(err, SS_EINPUT, "%s: tensor '%s': unparsable layer index", path, name);
+            break;
+        }
+        if (N == 0) { rc = ss_fail(err, SS_EINPUT, "%s: tensor '%s': llama.cpp rejects layer 0", path, name); break; }
+        if (N > 100000) { rc = ss_fail(err, SS_EINPUT, "%s: tensor '%s': layer %ld is past any model", path, name, N); break; }
         if (type != GGML_TYPE_F32) { rc = ss_fail(err, SS_EINPUT, "%s: tensor '%s' is ggml type %u, not F32", path, name, type); break; }
-        if (nd != 1 || ne[0] == 0 || ne[0] > 1000000) { rc = ss_fail(err, SS_EINPUT, "%s: tensor '%s' is not 1-D", path, name); break; }
-        if (cv->n_embd == 0) cv->n_embd = (int)ne[0];
+        int eff_dims = 1;   /* ggml_n_dims: trailing dimensions of 1 do not count */
+        for (uint32_t d = 1; d < nd; d++) if (ne[d] != 1) eff_dims = (int)d + 1;   /* a 0 is no vector either */
+        if (nd == 0 || eff_dims != 1 || numel == 0 || numel > 1000000) { rc = ss_fail(err, SS_EINPUT, "%s: tensor '%s' is not 1-D", path, name); break; }
+        if (cv->n_embd == 0) cv->n_embd = (int)numel;
         else if ((int)numel != cv->n_embd) {
             rc = ss_fail(err, SS_EINPUT, "%s: tensor '%s' has %llu values, others have %d", path, name, (unsigned long long)numel, cv->n_embd);
             break;
         }
-        for (int j = 0; j < cv->n_dirs; j++)
-            if (cv->layer[j] == N) { rc = ss_fail(err, SS_EINPUT, "%s: tensor '%s' appears twice", path, name); break; }
-        if (rc) break;
-        cv->layer[cv->n_dirs] = (int)N;
-        offs[cv->n_dirs] = off;
-        cv->n_dirs++;
+        int row = -1;
+        for (int j = 0; j < cv->n_dirs; j++) if (cv->layer[j] == N) row = j;
+        if (row < 0) { row = cv->n_dirs++; cv->layer[row] = (int)N; }
+        row_of[n_ent] = row;
+        offs[n_ent] = off;
+        n_ent++;
     }
+    if (!rc) {   /* one name twice: ggml's gguf_init_from_file refuses the file */
+        char **sorted = malloc(nt * sizeof(char *));
+        if (!sorted) rc = ss_fail(err, SS_ERUNTIME, "out of memory");
+        else {
+            memcpy(sorted, names, (size_t)n_tensors * sizeof(char *));
+            qsort(sorted, (size_t)n_tensors, sizeof(char *), cmp_name);
+            for (uint64_t i = 1; i < n_tensors && !rc; i++)
+                if (!strcmp(sorted[i - 1], sorted[i]))
+                    rc = ss_fail(err, SS_EINPUT, "%s: duplicate tensor name '%.100s' (ggml refuses the file)", path, sorted[i]);
+            free(sorted);
+        }
+    }
+    for (uint64_t i = 0; i < n_tensors; i++) free(names[i]);
+    free(names);
     if (!rc && cv->n_dirs == 0) rc = ss_fail(err, SS_EINPUT, "%s: no direction.N tensors", path);
     if (!rc) {
         size_t data0 = (r.at + alignment - 1) / alignment * alignment;
-        cv->data = ss_malloc2((size_t)cv->n_dirs, (size_t)cv->n_embd * sizeof(float));
+        cv->data = ss_calloc((size_t)cv->n_dirs, (size_t)cv->n_embd * sizeof(float));
         if (!cv->data) rc = ss_fail(err, SS_ERUNTIME, "out of memory");
         size_t nbytes = (size_t)cv->n_embd * 4;
         size_t padded = (nbytes + alignment - 1) / alignment * alignment;   /* ggml reads the padding too */
-        for (int i = 0; i < cv->n_dirs && !rc; i++) {
+        for (int i = 0; i < n_ent && !rc; i++) {
+            int row = row_of[i];
             if (offs[i] % alignment || data0 > len || offs[i] > len - data0 || padded > len - data0 - offs[i]) {
-                rc = ss_fail(err, SS_EINPUT, "%s: direction.%d: data offset %llu out of range or misaligned", path, cv->layer[i],
+                rc = ss_fail(err, SS_EINPUT, "%s: direction.%d: data offset %llu out of range or misaligned", path, cv->layer[row],
                              (unsigned long long)offs[i]);
                 break;
             }
@@ -276,7 +324,7 @@ int gguf_cvec_read(gguf_cvec *cv, const char *path, char *err) {
                 uint32_t u = (uint32_t)p[4 * j] | (uint32_t)p[4 * j + 1] << 8 | (uint32_t)p[4 * j + 2] << 16 | (uint32_t)p[4 * j + 3] << 24;
                 float x;
                 memcpy(&x, &u, 4);
-                cv->data[(size_t)i * cv->n_embd + j] = x;
+                cv->data[(size_t)row * cv->n_embd + j] += x;   /* the sum, for tensors naming one layer */
             }
         }
     }
@@ -288,6 +336,7 @@ int gguf_cvec_read(gguf_cvec *cv, const char *path, char *err) {
             for (int k = 0; k < cv->n_embd; k++) { float x = a[k]; a[k] = b[k]; b[k] = x; }
         }
     free(offs);
+    free(row_of);
     free(buf);
     if (rc) gguf_cvec_free(cv);
     return rc;

@@ -35,6 +35,11 @@ int gpt2_config_load(gpt2_config *cfg, const char *path, char *err) {
         cJSON_Delete(root);
         return ss_fail(err, SS_EINPUT, "%s: not a JSON object", path);
     }
+    char dup[64];
+    if (ss_json_dup_key(root, dup, sizeof dup)) {   /* cJSON would silently use the first */
+        cJSON_Delete(root);
+        return ss_fail(err, SS_EINPUT, "%s: key '%s' appears twice", path, dup);
+    }
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (cJSON_IsString(mt) && (strcmp(mt->valuestring, "gptj") == 0 || strcmp(mt->valuestring, "gpt_neox") == 0)) {
         rc = gpt2_config_other(cfg, root, path, mt->valuestring, err);   /* arch_config.c */
@@ -78,8 +83,19 @@ int gpt2_config_load(gpt2_config *cfg, const char *path, char *err) {
                      cfg->n_embd, cfg->n_head);
         goto done;
     }
-    if (cfg->bos_id >= cfg->vocab_size) cfg->bos_id = cfg->vocab_size - 1;
-    if (cfg->eos_id >= cfg->vocab_size) cfg->eos_id = cfg->vocab_size - 1;
+    /* ids the file gives must be tokens of the model; the GPT-2 default (50256)
+       of a file that gives none falls back to the last token of a smaller vocab */
+    const char *idk[2] = {"bos_token_id", "eos_token_id"};
+    int *idv[2] = {&cfg->bos_id, &cfg->eos_id};
+    for (int k = 0; k < 2; k++) {
+        if (*idv[k] < cfg->vocab_size) continue;
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, idk[k]))) {
+            rc = ss_fail(err, SS_EINPUT, "%s: field '%s' = %d is not a token id (vocab_size %d)", path, idk[k], *idv[k],
+                         cfg->vocab_size);
+            goto done;
+        }
+        *idv[k] = cfg->vocab_size - 1;
+    }
     cfg->ln_eps = 1e-5f;
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_epsilon");
     if (eps) {

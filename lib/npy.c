@@ -46,8 +46,14 @@ static int npy_parse(npy_array *a, const unsigned char *buf, size_t len, const c
     else if (strcmp(descr, "<f8") == 0 || strcmp(descr, "=f8") == 0) esize = 8;
     else if (strcmp(descr, "<f2") == 0 || strcmp(descr, "=f2") == 0) esize = 2;
     else return ss_fail(err, SS_EINPUT, "%s: dtype '%s' not supported (need float32, float64 or float16)", what, descr);
-    if (strstr(hdr, "'fortran_order': True"))
+    /* the value after the key, however it is spaced: True, False, or an error */
+    const char *fv = fo + strlen("'fortran_order'");
+    while (*fv == ' ') fv++;
+    if (*fv == ':') fv++;
+    while (*fv == ' ') fv++;
+    if (!strncmp(fv, "True", 4))
         return ss_fail(err, SS_EINPUT, "%s: fortran_order arrays are not supported (save with C order)", what);
+    if (strncmp(fv, "False", 5) != 0) return ss_fail(err, SS_EINPUT, "%s: cannot read fortran_order", what);
     const char *p = strchr(sh, '(');
     if (!p) return ss_fail(err, SS_EINPUT, "%s: cannot read shape", what);
     p++;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------ token stream --- */
 
@@ -36,25 +37,27 @@ int ss_tokstream_open(ss_tokstream **out, const tokenizer *tok, const char *path
 int ss_tokstream_open_range(ss_tokstream **out, const tokenizer *tok, const char *path, int64_t start, int64_t end,
                             size_t block, char *err) {
     *out = NULL;
-    struct stat st;
-    if (stat(path, &st) != 0) return ss_fail(err, SS_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return ss_fail(err, SS_EINPUT, "%s: not a regular file", path);
     if (strlen(path) >= sizeof((ss_tokstream *)0)->path) return ss_fail(err, SS_EINPUT, "%s: path too long", path);
+    int fd, rc;
+    size_t size;
+    if ((rc = ss_open_input(path, &fd, &size, err))) return rc;   /* regular files only; a FIFO does not hang */
     ss_tokstream *ts = calloc(1, sizeof *ts);
-    if (!ts) return ss_fail(err, SS_ERUNTIME, "out of memory");
+    if (!ts) { close(fd); return ss_fail(err, SS_ERUNTIME, "out of memory"); }
     ts->tok = tok;
     strcpy(ts->path, path);
-    ts->size = (int64_t)st.st_size;
+    ts->size = (int64_t)size;
     ts->end = end < 0 || end > ts->size ? ts->size : end;
     ts->block = block ? block : SS_TS_BLOCK;
     if (start < 0 || start > ts->end) {
-        long long size = (long long)ts->size;
+        long long fsize = (long long)ts->size;
+        close(fd);
         free(ts);
         return ss_fail(err, SS_EINPUT, "%s: byte range [%lld, %lld) outside the file (%lld bytes)", path,
-                       (long long)start, (long long)end, size);
+                       (long long)start, (long long)end, fsize);
     }
-    if (!(ts->f = fopen(path, "rb"))) {
+    if (!(ts->f = fdopen(fd, "rb"))) {
         int e = errno;
+        close(fd);
         free(ts);
         return ss_fail(err, SS_EINPUT, "%s: cannot open: %s", path, strerror(e));
     }

@@ -120,17 +120,17 @@ static void *map_huge_aligned(int fd, size_t size) {
     return map;
 }
 
+static int cmp_tensor_start(const void *a, const void *b) {
+    const char *x = (*(const st_tensor *const *)a)->data, *y = (*(const st_tensor *const *)b)->data;
+    return x < y ? -1 : x > y;
+}
+
 int st_open(st_file *f, const char *path, char *err) {
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ss_fail(err, SS_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat stb;
-    if (fstat(fd, &stb) != 0 || !S_ISREG(stb.st_mode)) {
-        close(fd);
-        return ss_fail(err, SS_EINPUT, "%s: not a regular file", path);
-    }
-    f->size = (size_t)stb.st_size;
+    int fd;
+    int orc = ss_open_input(path, &fd, &f->size, err);   /* regular files only; a FIFO does not hang */
+    if (orc) return orc;
     if (f->size < 8) { close(fd); return ss_fail(err, SS_EINPUT, "%s: file too short for a safetensors header (%zu bytes)", path, f->size); }
     f->map = map_huge_aligned(fd, f->size);
     if (!f->map) { close(fd); return ss_fail(err, SS_ERUNTIME, "%s: mmap failed: %s", path, strerror(errno)); }
@@ -141,8 +141,10 @@ int st_open(st_file *f, const char *path, char *err) {
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++) hlen |= (uint64_t)p[i] << (8 * i);
     if (hlen == 0 || hlen > f->size - 8 || hlen > (100u << 20)) {
-        int rc = ss_fail(err, SS_EINPUT, "%s: header length %llu does not fit in the file (%zu bytes)", path,
-                         (unsigned long long)hlen, f->size);
+        int rc = hlen > (100u << 20) && hlen <= f->size - 8
+                     ? ss_fail(err, SS_EINPUT, "%s: header length %llu is over the 100 MiB limit", path, (unsigned long long)hlen)
+                     : ss_fail(err, SS_EINPUT, "%s: header length %llu does not fit in the file (%zu bytes)", path,
+                               (unsigned long long)hlen, f->size);
         st_close(f);
         return rc;
     }
@@ -151,6 +153,12 @@ int st_open(st_file *f, const char *path, char *err) {
         cJSON_Delete(root);
         st_close(f);
         return ss_fail(err, SS_EINPUT, "%s: header is not a JSON object", path);
+    }
+    char dup[64];
+    if (ss_json_dup_key(root, dup, sizeof dup)) {   /* cJSON would answer lookups with the first */
+        cJSON_Delete(root);
+        st_close(f);
+        return ss_fail(err, SS_EINPUT, "%s: tensor or key '%s' appears twice in the header", path, dup);
     }
     int n = 0;
     for (cJSON *e = root->child; e; e = e->next)
@@ -165,6 +173,21 @@ int st_open(st_file *f, const char *path, char *err) {
         if (rc == SS_OK) f->n++;
     }
     cJSON_Delete(root);
+    if (rc != SS_OK) { st_close(f); return rc; }
+    /* no two tensors may share bytes (the format's rule; a forged header could
+       alias one tensor into another) */
+    const st_tensor **by = f->n > 1 ? malloc((size_t)f->n * sizeof *by) : NULL;
+    if (f->n > 1 && !by) { st_close(f); return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path); }
+    for (int i = 0; i < f->n && by; i++) by[i] = &f->tensors[i];
+    if (by) qsort(by, (size_t)f->n, sizeof *by, cmp_tensor_start);
+    for (int i = 1; i < f->n && by; i++) {
+        const char *a = by[i - 1]->data, *b = by[i]->data;
+        if (by[i - 1]->nbytes && by[i]->nbytes && a + by[i - 1]->nbytes > b) {
+            rc = ss_fail(err, SS_EINPUT, "%s: tensors '%s' and '%s' overlap in the file", path, by[i - 1]->name, by[i]->name);
+            break;
+        }
+    }
+    free(by);
     if (rc != SS_OK) { st_close(f); return rc; }
     return SS_OK;
 }

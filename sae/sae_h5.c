@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <H5PLpublic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,13 +39,17 @@
 #define H5_DEFLATE_LEVEL 4
 #define H5_CHUNK_BYTES (1 << 20)
 
-static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* No error stack printing, and no filter plugins loaded from HDF5_PLUGIN_PATH
+   (a dictionary must not choose code to run). */
+static void h5_quiet(void) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    H5PLset_loading_state(0);
+}
 
-/* Set only in the probe child (see h5_probe): read everything, except the
-   bulk float data of files larger than H5_PROBE_FULL_BYTES. */
+/* Set only in the reader child (see h5_read_forked). */
 static int h5_probe_mode = 0;
-#define H5_PROBE_SECONDS 10
-#define H5_PROBE_FULL_BYTES ((hsize_t)32 << 20)   /* smaller files: the probe reads everything */
+#define H5_PROBE_SECONDS 10            /* plus one second per 16 MiB of file */
+static void probe_allow(size_t bytes);
 
 /* ================================================================ writer === */
 
@@ -166,19 +171,32 @@ int sae_save_h5(const sae_dict *d, const char *path, char *err) {
     if (rc) return rc;
     ss_outfile o;
     if ((rc = ss_out_open(&o, path, err))) return rc;
-    /* HDF5 writes by name: keep the temporary's name, drop the stdio handle */
-    fclose((FILE *)o.fp);
-    o.fp = NULL;
-    hid_t f = H5Fcreate(o.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* libhdf5 builds the file in memory (the core driver, no backing store)
+       and this code writes the image: a full disk is an ordinary write error
+       here, never a failed H5Fclose that libhdf5's exit handler trips over */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t f = fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 ? -1 : H5Fcreate(o.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
     if (f < 0) {
         ss_out_abort(&o);
         return ss_fail(err, SS_ERUNTIME, "%s: cannot create HDF5 file", path);
     }
     int bad = write_contents(f, d);
+    if (!bad && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) bad = 1;
+    ssize_t n = bad ? -1 : H5Fget_file_image(f, NULL, 0);
+    void *img = n > 0 ? malloc((size_t)n) : NULL;
+    if (!img || H5Fget_file_image(f, img, (size_t)n) != n) bad = 1;
     if (H5Fclose(f) < 0) bad = 1;
     if (bad) {
+        free(img);
         ss_out_abort(&o);
-        return ss_fail(err, SS_ERUNTIME, "%s: HDF5 write failed (disk full?)", path);
+        return ss_fail(err, SS_ERUNTIME, "%s: HDF5 write failed (out of memory?)", path);
+    }
+    bad = fwrite(img, 1, (size_t)n, (FILE *)o.fp) != (size_t)n;
+    free(img);
+    if (bad) {
+        ss_out_abort(&o);
+        return ss_fail(err, SS_ERUNTIME, "%s: write failed (disk full?)", path);
     }
     return ss_out_commit(&o, err);
 }
@@ -294,10 +312,12 @@ static int r_attr_int(hid_t f, const char *name, const char *file, int required,
         else {
             hid_t base = H5Tget_super(mt);
             int sgn = H5Tget_sign(base) == H5T_SGN_2;
-            if (sz == 1) v = sgn ? (long long)*(int8_t *)raw : (long long)*(uint8_t *)raw;
-            else if (sz == 2) v = sgn ? (long long)*(int16_t *)raw : (long long)*(uint16_t *)raw;
-            else if (sz == 4) v = sgn ? (long long)*(int32_t *)raw : (long long)*(uint32_t *)raw;
-            else v = *(long long *)raw;
+            /* memcpy, not a cast: raw is a byte buffer (aliasing and alignment) */
+            int8_t i8; uint8_t u8; int16_t i16; uint16_t u16; int32_t i32; uint32_t u32; int64_t i64;
+            if (sz == 1) { memcpy(&i8, raw, 1); memcpy(&u8, raw, 1); v = sgn ? (long long)i8 : (long long)u8; }
+            else if (sz == 2) { memcpy(&i16, raw, 2); memcpy(&u16, raw, 2); v = sgn ? (long long)i16 : (long long)u16; }
+            else if (sz == 4) { memcpy(&i32, raw, 4); memcpy(&u32, raw, 4); v = sgn ? (long long)i32 : (long long)u32; }
+            else { memcpy(&i64, raw, 8); v = (long long)i64; }
             H5Tclose(base);
         }
         if (mt >= 0) H5Tclose(mt);
@@ -362,6 +382,40 @@ static int check_layout(hid_t ds, const char *name, const char *file, size_t tsz
     return bad;
 }
 
+/* A dataset's bytes must live in this file and decode with the library's own
+   code: external storage (raw bytes read from any other file by name) and
+   virtual datasets (mapped from other HDF5 files) are refused, and so are
+   filters other than the built-in ones (anything else would load a plugin).
+   Checked right after H5Dopen2, from the creation property list only, before
+   anything asks the dataset for its extent or data. */
+static int check_storage(hid_t ds, const char *name, const char *file, char *err, int *rc) {
+    hid_t dcpl = H5Dget_create_plist(ds);
+    if (dcpl < 0) { *rc = ss_fail(err, SS_EINPUT, "%s: dataset '%s': storage layout is corrupt", file, name); return 1; }
+    const char *why = NULL;
+    char what[64] = "";
+    H5D_layout_t lay = H5Pget_layout(dcpl);
+    int next = H5Pget_external_count(dcpl);
+    if (lay == H5D_VIRTUAL) why = "is a virtual dataset (data from other files)";
+    else if (lay == H5D_LAYOUT_ERROR || next < 0) why = "has a corrupt storage layout";
+    else if (next > 0) why = "has external storage (raw data in another file)";
+    int nf = why ? 0 : H5Pget_nfilters(dcpl);
+    if (nf < 0) why = "has a corrupt filter pipeline";
+    for (int i = 0; i < nf && !why; i++) {
+        unsigned flags = 0, cd[16];
+        size_t ncd = 16;
+        char fname[64] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof fname, fname, NULL);
+        if (id != H5Z_FILTER_DEFLATE && id != H5Z_FILTER_SHUFFLE && id != H5Z_FILTER_FLETCHER32 &&
+            id != H5Z_FILTER_NBIT && id != H5Z_FILTER_SCALEOFFSET) {
+            snprintf(what, sizeof what, "uses filter %d, which is not built into HDF5", (int)id);
+            why = what;
+        }
+    }
+    H5Pclose(dcpl);
+    if (why) *rc = ss_fail(err, SS_EINPUT, "%s: dataset '%s' %s", file, name, why);
+    return why != NULL;
+}
+
 /* Open a dataset, check it holds rank-ndim data of the expected dims. */
 static hid_t r_dset_open(hid_t f, const char *name, int ndim, const hsize_t *want, H5T_class_t want_cls,
                          const char *file, int required, char *err, int *rc) {
@@ -370,8 +424,17 @@ static hid_t r_dset_open(hid_t f, const char *name, int ndim, const hsize_t *wan
         if (required) *rc = ss_fail(err, SS_EINPUT, "%s: missing dataset '%s'", file, name);
         return -1;
     }
+    /* a soft or external link could name an object in another file: only
+       hard links (objects stored in this file) are followed */
+    H5L_info_t li;
+    if (H5Lget_info(f, name, &li, H5P_DEFAULT) < 0 || li.type != H5L_TYPE_HARD) {
+        *rc = ss_fail(err, SS_EINPUT, "%s: '%s' is %s link, not a dataset stored in the file", file, name,
+                      li.type == H5L_TYPE_SOFT ? "a soft" : li.type == H5L_TYPE_EXTERNAL ? "an external" : "a user-defined");
+        return -1;
+    }
     hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
     if (ds < 0) { *rc = ss_fail(err, SS_EINPUT, "%s: '%s' is not a readable dataset", file, name); return -1; }
+    if (check_storage(ds, name, file, err, rc)) { H5Dclose(ds); return -1; }
     hid_t ft = H5Dget_type(ds);
     H5T_class_t cls = H5Tget_class(ft);
     size_t tsz = H5Tget_size(ft);
@@ -416,7 +479,7 @@ static int r_f32(hid_t f, const char *name, hsize_t rows, hsize_t cols, const ch
     hsize_t want[2] = {rows, cols};
     hid_t ds = r_dset_open(f, name, cols ? 2 : 1, want, H5T_FLOAT, file, required, err, &rc);
     if (ds < 0) return rc;
-    if (h5_probe_mode && h5_file_size > H5_PROBE_FULL_BYTES) { H5Dclose(ds); return SS_OK; }
+    if (h5_probe_mode) probe_allow((size_t)rows * (cols ? cols : 1) * sizeof(float));
     float *buf = ss_malloc2((size_t)rows * (cols ? cols : 1), sizeof(float));
     if (!buf) { H5Dclose(ds); return ss_fail(err, SS_ERUNTIME, "%s: out of memory reading '%s'", file, name); }
     if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
@@ -532,13 +595,20 @@ static int read_contents(hid_t f, sae_dict *d, const char *file, char *err) {
 
 /* HDF5 1.10 trusts what a file says about itself (string lengths in its
  * global heap, chunk sizes, ...): a corrupted file can make the library crash,
- * corrupt the heap or spin. So the whole file is first read by a child
- * process under a time limit (files over H5_PROBE_FULL_BYTES: everything but
- * the bulk float data). The child reports its verdict through a pipe; this
- * process touches the file only after the child read it cleanly, and
- * otherwise returns the child's error. */
-/* In the probe child: a corrupted length makes HDF5 allocate and fill
-   gigabytes; cap the address space so that fails fast instead. */
+ * corrupt the heap or spin. So this process never parses a dictionary with
+ * libhdf5 at all. sae_load_h5 opens the file once (one descriptor: what was
+ * checked is what is read, even if the name is replaced meanwhile), and a
+ * forked child under a time and memory limit reads it: the bytes come from
+ * that descriptor into memory, libhdf5 opens the memory image (the core
+ * driver: it never opens a file by name), every dataset is checked (hard
+ * links only, no external storage, no virtual datasets, built-in filters
+ * only) before any of its data is read, and the child sends the dictionary
+ * back through a pipe. A child that crashes, hangs, dies by a signal or sends
+ * less than a whole dictionary is a refusal; so is a failed fork or pipe. */
+
+/* In the reader child: a corrupted length makes HDF5 allocate and fill
+   gigabytes; cap the address space so that fails fast instead. The cap grows
+   by the size of each float dataset before it is read (probe_allow). */
 static void limit_memory(void) {
     long pages = 0, page = sysconf(_SC_PAGESIZE);
     FILE *f = fopen("/proc/self/statm", "r");
@@ -555,79 +625,24 @@ static void limit_memory(void) {
     }
 }
 
-static int h5_probe(const char *path, char *err) {
-    int fds[2];
-    if (pipe(fds) != 0) return SS_OK;   /* cannot probe: read directly */
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) { close(fds[0]); close(fds[1]); return SS_OK; }
-    if (pid == 0) {
-        close(fds[0]);
-        int devnull = open("/dev/null", O_WRONLY);   /* glibc's own abort messages */
-        if (devnull >= 0) dup2(devnull, 2);
-        signal(SIGALRM, SIG_DFL);
-        alarm(H5_PROBE_SECONDS);
-        limit_memory();
-        h5_probe_mode = 1;
-        h5_quiet();
-        char msg[1 + SS_ERRLEN] = {0};
-        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-        if (f < 0) {
-            msg[0] = SS_EINPUT;
-            snprintf(msg + 1, SS_ERRLEN, "%s: cannot open HDF5 file (truncated or corrupt?)", path);
-        } else {
-            sae_dict *d = calloc(1, sizeof *d);
-            if (d) msg[0] = (char)read_contents(f, d, path, msg + 1);
-            H5Fclose(f);
-            sae_free(d);   /* a leak here is an error exit under valgrind --error-exitcode */
-        }
-        H5close();   /* the library's teardown trips over a heap it corrupted */
-        if (write(fds[1], msg, sizeof msg) != (ssize_t)sizeof msg) _exit(1);
-        _exit(0);
-    }
-    close(fds[1]);
-    char msg[1 + SS_ERRLEN];
-    size_t got = 0;
-    while (got < sizeof msg) {
-        ssize_t r = read(fds[0], msg + got, sizeof msg - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return SS_OK;
-    if (WIFSIGNALED(status)) {
-        if (WTERMSIG(status) == SIGALRM)
-            return ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (reading it did not finish in %d s)", path,
-                           H5_PROBE_SECONDS);
-        return ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (the HDF5 library crashed reading it)", path);
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != sizeof msg)   /* e.g. a sanitizer's abort */
-        return ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (the HDF5 library failed reading it)", path);
-    if (msg[0] != SS_OK) {
-        msg[SS_ERRLEN] = '\0';
-        return ss_fail(err, msg[0] == SS_ERUNTIME ? SS_ERUNTIME : SS_EINPUT, "%s", msg + 1);
-    }
-    return SS_OK;
+static void probe_allow(size_t bytes) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+    rlim_t want = rl.rlim_cur + (rlim_t)bytes;
+    if (want < rl.rlim_cur || (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)) want = rl.rlim_max;
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_AS, &rl);
 }
 
 /* libhdf5 1.10 trusts the object sizes in a global-heap collection ("GCOL",
  * where variable-length strings live): an object of size 0 makes
  * H5HG__cache_heap_deserialize loop forever, and one that runs past its
  * collection makes H5HG_read copy from beyond the heap buffer (found by
- * fuzz_h5; the second reads stray bytes silently, so the probe child does not
+ * fuzz_h5; the second reads stray bytes silently, so a crash would not
  * catch it). Walk every collection (version 1, 8-byte lengths, as h5py and
  * sae_save_h5 write them) the way the library will, first. */
-static int h5_gheap_check(const char *path, char *err) {
-    int fd = open(path, O_RDONLY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size < 32) { if (fd >= 0) close(fd); return SS_OK; }
-    size_t n = (size_t)st.st_size;
-    const unsigned char *b = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (b == MAP_FAILED) return SS_OK;   /* H5Fopen will say what is wrong */
+static int h5_gheap_check(const unsigned char *b, size_t n, const char *path, char *err) {
+    if (n < 32) return SS_OK;
     int rc = SS_OK;
     for (const unsigned char *q = b; rc == SS_OK && (q = memmem(q, n - (size_t)(q - b), "GCOL", 4)) != NULL; q++) {
         size_t i = (size_t)(q - b);
@@ -649,30 +664,284 @@ static int h5_gheap_check(const char *path, char *err) {
             p += (size_t)need;
         }
     }
-    munmap((void *)b, n);
     return rc;
+}
+
+/* The HDF5 signature at offset 0, 512, 1024, 2048, ... (a user block may precede it). */
+static int h5_has_signature(const unsigned char *b, size_t n) {
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    for (size_t off = 0; off + 8 <= n; off = off ? off * 2 : 512)
+        if (!memcmp(b + off, sig, 8)) return 1;
+    return 0;
+}
+
+/* Read the dictionary from descriptor fd (size bytes) into d: the whole file
+   into memory, then libhdf5 on that image. Runs in the reader child. */
+static int h5_read_fd(int fd, size_t size, const char *path, sae_dict *d, char *err) {
+    unsigned char *img = malloc(size ? size : 1);
+    if (!img) return ss_fail(err, SS_ERUNTIME, "%s: out of memory (%zu bytes)", path, size);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = pread(fd, img + got, size - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    if (got != size) {
+        free(img);
+        return ss_fail(err, SS_EINPUT, "%s: file shrank while being read (%zu of %zu bytes)", path, got, size);
+    }
+    if (!h5_has_signature(img, size)) {
+        free(img);
+        return ss_fail(err, SS_EINPUT, "%s: not an HDF5 file (nor a SAELens folder)", path);
+    }
+    int rc = h5_gheap_check(img, size, path, err);
+    if (rc) { free(img); return rc; }
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 || H5Pset_file_image(fapl, img, size) < 0) {
+        if (fapl >= 0) H5Pclose(fapl);
+        free(img);
+        return ss_fail(err, SS_ERUNTIME, "%s: cannot set up the HDF5 reader", path);
+    }
+    free(img);   /* H5Pset_file_image took a copy */
+    /* the core driver refuses to open an image under the name of a file that
+       exists (it tries open(2) on the name): give it one that cannot */
+    hid_t f = H5Fopen("/proc/self/fdinfo/-1/saesteer-image.h5", H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (f < 0) return ss_fail(err, SS_EINPUT, "%s: cannot open HDF5 file (truncated or corrupt?)", path);
+    rc = read_contents(f, d, path, err);
+    H5Fclose(f);
+    return rc;
+}
+
+/* ---- the dictionary on the wire, child -> parent ---- */
+enum { W_ENC, W_DEC, W_BENC, W_BDEC, W_THR, W_BGATE, W_BMAG, W_RMAG, W_LOGSP, W_NARR };
+typedef struct {
+    char magic[8];
+    int32_t arch, norm, d_in, d_sae, k, apply_b_dec, center, prepend_bos, context_size;
+    uint32_t have;                 /* bit i: array i present; bit 16: labels; bit 17: source */
+    uint64_t labels_len, source_len;   /* bytes, NULs included */
+    char hook_name[256], model_name[256];
+} h5_wire;
+static const char H5_WIRE_MAGIC[8] = "ssh5dct";
+
+static float **wire_arr(sae_dict *d, int i) {
+    float **a[W_NARR] = {&d->W_enc, &d->W_dec, &d->b_enc, &d->b_dec, &d->threshold,
+                         &d->b_gate, &d->b_mag, &d->r_mag, &d->log_sparsity};
+    return a[i];
+}
+static size_t wire_len(const h5_wire *w, int i) {
+    size_t C = (size_t)w->d_in, S = (size_t)w->d_sae;
+    return i == W_ENC || i == W_DEC ? C * S : i == W_BDEC ? C : S;
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n) {
+        ssize_t r = write(fd, c, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        c += r; n -= (size_t)r;
+    }
+    return 0;
+}
+static int read_all(int fd, void *p, size_t n) {
+    char *c = p;
+    while (n) {
+        ssize_t r = read(fd, c, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        c += r; n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int wire_send(int fd, const sae_dict *d) {
+    h5_wire w;
+    memset(&w, 0, sizeof w);
+    memcpy(w.magic, H5_WIRE_MAGIC, 8);
+    w.arch = d->arch; w.norm = d->norm; w.d_in = d->d_in; w.d_sae = d->d_sae; w.k = d->k;
+    w.apply_b_dec = d->apply_b_dec_to_input; w.center = d->center_writing_weights;
+    w.prepend_bos = d->prepend_bos; w.context_size = d->context_size;
+    memcpy(w.hook_name, d->hook_name, sizeof w.hook_name);
+    memcpy(w.model_name, d->model_name, sizeof w.model_name);
+    for (int i = 0; i < W_NARR; i++)
+        if (*wire_arr((sae_dict *)d, i)) w.have |= 1u << i;
+    if (d->labels) {
+        w.have |= 1u << 16;
+        for (int i = 0; i < d->d_sae; i++) w.labels_len += strlen(d->labels[i]) + 1;
+    }
+    if (d->source) { w.have |= 1u << 17; w.source_len = strlen(d->source) + 1; }
+    if (write_all(fd, &w, sizeof w)) return -1;
+    for (int i = 0; i < W_NARR; i++)
+        if ((w.have >> i & 1) && write_all(fd, *wire_arr((sae_dict *)d, i), wire_len(&w, i) * sizeof(float))) return -1;
+    if (d->labels)
+        for (int i = 0; i < d->d_sae; i++)
+            if (write_all(fd, d->labels[i], strlen(d->labels[i]) + 1)) return -1;
+    if (d->source && write_all(fd, d->source, w.source_len)) return -1;
+    return 0;
+}
+
+/* Parent side: rebuild the dictionary, trusting no number the child sent. */
+static int wire_recv(int fd, sae_dict *d, const char *path, char *err) {
+    h5_wire w;
+    const char *cut = "%s: the HDF5 reader stopped before sending the whole dictionary";
+    if (read_all(fd, &w, sizeof w) || memcmp(w.magic, H5_WIRE_MAGIC, 8)) return ss_fail(err, SS_EINPUT, cut, path);
+    int rc = sae_check_sizes(w.d_in, w.d_sae, path, err);
+    if (rc) return rc;
+    if (w.arch < SAE_STANDARD || w.arch > SAE_GATED || w.norm < SAE_NORM_NONE || w.norm > SAE_NORM_LAYER ||
+        w.labels_len > ((uint64_t)w.d_sae << 17) || w.source_len > ((uint64_t)1 << 28) ||
+        (!(w.have >> 16 & 1) && w.labels_len) || (!(w.have >> 17 & 1) && w.source_len))
+        return ss_fail(err, SS_EINPUT, cut, path);
+    d->arch = (sae_arch)w.arch; d->norm = (sae_norm)w.norm; d->d_in = w.d_in; d->d_sae = w.d_sae; d->k = w.k;
+    d->apply_b_dec_to_input = w.apply_b_dec; d->center_writing_weights = w.center;
+    d->prepend_bos = w.prepend_bos; d->context_size = w.context_size;
+    memcpy(d->hook_name, w.hook_name, sizeof d->hook_name);
+    memcpy(d->model_name, w.model_name, sizeof d->model_name);
+    d->hook_name[sizeof d->hook_name - 1] = d->model_name[sizeof d->model_name - 1] = '\0';
+    for (int i = 0; i < W_NARR; i++) {
+        if (!(w.have >> i & 1)) continue;
+        float **a = wire_arr(d, i);
+        if (!(*a = ss_malloc2(wire_len(&w, i), sizeof(float))))
+            return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path);
+        if (read_all(fd, *a, wire_len(&w, i) * sizeof(float))) return ss_fail(err, SS_EINPUT, cut, path);
+    }
+    if (w.have >> 16 & 1) {
+        char *blob = malloc((size_t)w.labels_len + 1);
+        if (!blob || !(d->labels = calloc((size_t)d->d_sae, sizeof(char *)))) {
+            free(blob);
+            return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path);
+        }
+        if (read_all(fd, blob, (size_t)w.labels_len)) { free(blob); return ss_fail(err, SS_EINPUT, cut, path); }
+        blob[w.labels_len] = '\0';
+        size_t p = 0;
+        for (int i = 0; i < d->d_sae && rc == SS_OK; i++) {
+            size_t l = p < w.labels_len ? strlen(blob + p) : 0;
+            if (p >= w.labels_len) rc = ss_fail(err, SS_EINPUT, cut, path);
+            else if (!(d->labels[i] = strdup(blob + p))) rc = ss_fail(err, SS_ERUNTIME, "%s: out of memory", path);
+            p += l + 1;
+        }
+        for (int i = 0; i < d->d_sae && rc == SS_OK; i++) if (!d->labels[i]) rc = ss_fail(err, SS_EINPUT, cut, path);
+        if (rc == SS_OK && p != w.labels_len) rc = ss_fail(err, SS_EINPUT, cut, path);
+        free(blob);
+        if (rc) return rc;
+    }
+    if (w.have >> 17 & 1) {
+        if (!w.source_len || !(d->source = malloc((size_t)w.source_len))) return ss_fail(err, SS_ERUNTIME, "%s: out of memory", path);
+        if (read_all(fd, d->source, (size_t)w.source_len)) return ss_fail(err, SS_EINPUT, cut, path);
+        d->source[w.source_len - 1] = '\0';
+    }
+    char extra;
+    if (read(fd, &extra, 1) != 0) return ss_fail(err, SS_EINPUT, cut, path);
+    int ok = ss_utf8_valid(d->hook_name, strlen(d->hook_name)) && ss_utf8_valid(d->model_name, strlen(d->model_name)) &&
+             (!d->source || ss_utf8_valid(d->source, strlen(d->source)));
+    for (int i = 0; ok && d->labels && i < d->d_sae; i++) ok = ss_utf8_valid(d->labels[i], strlen(d->labels[i]));
+    if (!ok) return ss_fail(err, SS_EINPUT, cut, path);
+    return SS_OK;
+}
+
+/* Fork the reader child on fd and rebuild its dictionary in d. */
+static int h5_read_forked(int fd, size_t size, const char *path, sae_dict *d, char *err) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        return ss_fail(err, SS_ERUNTIME, "%s: cannot start the HDF5 reader (pipe: %s)", path, strerror(errno));
+    /* the verdict needs the child's exit status: undo an inherited SIG_IGN for SIGCHLD (which would make
+       the kernel reap the child and waitpid fail with ECHILD) while the child runs */
+    struct sigaction old_chld, dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGCHLD, &dfl, &old_chld);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(fds[0]); close(fds[1]);
+        sigaction(SIGCHLD, &old_chld, NULL);
+#ifdef SAESTEER_H5_INPROCESS_FALLBACK   /* the fuzz build (tests/fuzz/shim_nofork.c): read in-process */
+        (void)e;
+        return h5_read_fd(fd, size, path, d, err);
+#else
+        return ss_fail(err, SS_ERUNTIME, "%s: cannot start the HDF5 reader (fork: %s)", path, strerror(e));
+#endif
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        int devnull = open("/dev/null", O_WRONLY);   /* glibc's own abort messages */
+        if (devnull >= 0) dup2(devnull, 2);
+        signal(SIGALRM, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        /* the CLI's handlers would print a second message and touch the parent's temporaries;
+           a Ctrl-C reaches the whole process group: the parent decides, the child finishes or gets EPIPE */
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        alarm(H5_PROBE_SECONDS + (unsigned)(size >> 24));
+        limit_memory();
+        h5_probe_mode = 1;
+        h5_quiet();
+        char msg[1 + SS_ERRLEN] = {0};
+        sae_dict *c = calloc(1, sizeof *c);
+        if (!c) { msg[0] = SS_ERUNTIME; snprintf(msg + 1, SS_ERRLEN, "%s: out of memory", path); }
+        else msg[0] = (char)h5_read_fd(fd, size, path, c, msg + 1);
+        H5close();   /* the library's teardown trips over a heap it corrupted: before anything is sent */
+        if (write_all(fds[1], msg, sizeof msg)) _exit(1);
+        if (msg[0] == SS_OK && wire_send(fds[1], c)) _exit(1);
+        sae_free(c);   /* a leak here is an error exit under valgrind --error-exitcode */
+        _exit(0);
+    }
+    close(fds[1]);
+    char msg[1 + SS_ERRLEN];
+    int got_msg = read_all(fds[0], msg, sizeof msg) == 0;
+    int rc = SS_OK;
+    char werr[SS_ERRLEN] = "";
+    if (got_msg && msg[0] == SS_OK) rc = wire_recv(fds[0], d, path, werr);
+    close(fds[0]);
+    int status = 0, waited;
+    while ((waited = (int)waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
+    int wait_errno = errno;
+    sigaction(SIGCHLD, &old_chld, NULL);
+    if (waited < 0)
+        return ss_fail(err, SS_ERUNTIME, "%s: lost the HDF5 reader's exit status (waitpid: %s); not using the file",
+                       path, strerror(wait_errno));
+    if (WIFSIGNALED(status)) {
+        if (WTERMSIG(status) == SIGALRM)
+            return ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (reading it did not finish in %u s)", path,
+                           H5_PROBE_SECONDS + (unsigned)(size >> 24));
+        return ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (the HDF5 library crashed reading it)", path);
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !got_msg)   /* e.g. a sanitizer's abort */
+        return ss_fail(err, SS_EINPUT, "%s: corrupt HDF5 file (the HDF5 library failed reading it)", path);
+    if (msg[0] != SS_OK) {
+        msg[SS_ERRLEN] = '\0';
+        return ss_fail(err, msg[0] == SS_ERUNTIME ? SS_ERUNTIME : SS_EINPUT, "%s", msg + 1);
+    }
+    if (rc) return ss_fail(err, rc, "%s", werr);
+    return SS_OK;
 }
 
 int sae_load_h5(sae_dict **out, const char *path, char *err) {
     *out = NULL;
     h5_quiet();
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return ss_fail(err, SS_EINPUT, "%s: cannot open", path);
-    fclose(probe);
-    if (H5Fis_hdf5(path) <= 0)
-        return ss_fail(err, SS_EINPUT, "%s: not an HDF5 file (nor a SAELens folder)", path);
+    /* one descriptor for the checks and the read; O_NONBLOCK so that a FIFO does not hang the open */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return ss_fail(err, SS_EINPUT, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    h5_file_size = stat(path, &st) == 0 ? (hsize_t)st.st_size : 0;
-    int rc = h5_gheap_check(path, err);
-    if (!rc) rc = h5_probe(path, err);
-    if (rc) return rc;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return ss_fail(err, SS_EINPUT, "%s: cannot open HDF5 file (truncated or corrupt?)", path);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ss_fail(err, SS_EINPUT, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > ((uint64_t)1 << 40)) {
+        close(fd);
+        return ss_fail(err, SS_EINPUT, "%s: file too large for a dictionary (%lld bytes)", path, (long long)st.st_size);
+    }
+    ss_input_note(fd);
+    h5_file_size = (hsize_t)st.st_size;
     sae_dict *d = calloc(1, sizeof *d);
-    if (!d) { H5Fclose(f); return ss_fail(err, SS_ERUNTIME, "out of memory"); }
+    if (!d) { close(fd); return ss_fail(err, SS_ERUNTIME, "out of memory"); }
+    int rc = h5_read_forked(fd, (size_t)st.st_size, path, d, err);
+    close(fd);
     sae_strlcpy(d->path, path, sizeof d->path);
-    rc = read_contents(f, d, path, err);
-    H5Fclose(f);
     if (!rc) rc = sae_validate(d, path, err);
     if (rc) { sae_free(d); return rc; }
     *out = d;

@@ -246,6 +246,12 @@ int sae_load_saelens(sae_dict **out, const char *dir, char *err) {
     if (rc) goto fail;
     cJSON *root = cJSON_Parse(text);
     if (!root) { rc = ss_fail(err, SS_EINPUT, "%s: not valid JSON", cpath); goto fail; }
+    char dup[64];
+    if (ss_json_dup_key(root, dup, sizeof dup)) {   /* cJSON would silently use the first */
+        cJSON_Delete(root);
+        rc = ss_fail(err, SS_EINPUT, "%s: key '%s' appears twice", cpath, dup);
+        goto fail;
+    }
     rc = parse_cfg(d, root, cpath, err);
     cJSON_Delete(root);
     if (rc) goto fail;

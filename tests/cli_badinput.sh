@@ -310,6 +310,67 @@ open(f"{T}/h5_not_hdf5.h5", "wb").write(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
 open(f"{T}/h5_text.h5", "w").write("this is not a dictionary\n")
 EOF
 
+# Issue 13: dictionaries that point outside themselves (tests/h5_hostile.py), and
+# inputs that are not plain files or not plain text.
+"$PY" "$ROOT/tests/h5_hostile.py" "$T/dict.h5" "$T" "$T/foreign" >/dev/null || { echo "FAIL h5_hostile.py"; exit 1; }
+"$PY" - "$T" <<'EOF' || { echo "FAIL could not build the issue 13 inputs"; exit 1; }
+import json, os, shutil, struct, sys
+import numpy as np
+T = sys.argv[1]
+good = f"{T}/model"
+def variant(name, files):
+    d = os.path.join(T, name); os.makedirs(d)
+    for f in os.listdir(good):
+        if f not in files: os.symlink(os.path.join(good, f), os.path.join(d, f))
+    for f, v in files.items():
+        if v is not None: open(os.path.join(d, f), "wb").write(v if isinstance(v, bytes) else v.encode())
+    return d
+cfg = open(f"{good}/config.json").read()
+c = json.loads(cfg)
+variant("cfg_dup_key", {"config.json": cfg.rstrip().rstrip("}") + ', "n_layer": 1}'})
+variant("cfg_bos_range", {"config.json": json.dumps(dict(c, bos_token_id=c["vocab_size"] + 5))})
+variant("cfg_esc", {"config.json": json.dumps(dict(c, model_type="\u001b[31mevil"))})
+for k in ("config.json", "merges.txt", "vocab.json", "model.safetensors"):
+    variant("fifo_" + k.replace(".", "_"), {k: None})
+b = open(f"{good}/model.safetensors", "rb").read()
+hl = struct.unpack("<Q", b[:8])[0]
+hdr = json.loads(b[8:8 + hl])
+names = [k for k in hdr if k != "__metadata__"]
+def st(hdr_text):
+    h = hdr_text.encode(); h += b" " * ((8 - len(h) % 8) % 8)
+    return struct.pack("<Q", len(h)) + h + b[8 + hl:]
+# the same tensor twice (cJSON would answer with the first), and two tensors sharing bytes
+first = names[0]
+variant("st_dup_tensor", {"model.safetensors": st(json.dumps(hdr)[:-1] + ", " + json.dumps({first: hdr[first]})[1:])})
+size = lambda k: hdr[k]["data_offsets"][1] - hdr[k]["data_offsets"][0]
+small = min(names, key=size)
+other = next(k for k in names if k != small and size(k) >= size(small))
+h2 = json.loads(json.dumps(hdr))
+h2[small]["data_offsets"] = [hdr[other]["data_offsets"][0], hdr[other]["data_offsets"][0] + size(small)]
+variant("st_overlap", {"model.safetensors": st(json.dumps(h2))})
+# a header length over the 100 MiB cap, in a (sparse) file big enough to hold it
+d = variant("st_header_cap", {"model.safetensors": b""})
+with open(f"{d}/model.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", 101 << 20) + b"{"); f.truncate((101 << 20) + 4096)
+open(f"{T}/nul.txt", "wb").write(b"The quick brown fox\0 jumps over the lazy dog\n")
+# a .npy header that spells fortran_order without the space numpy writes (numpy reads it)
+def npy_hdr(d):
+    h = d.encode(); h += b" " * ((64 - (10 + len(h) + 1) % 64) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h
+C = c["n_embd"]
+v = np.arange(C, dtype=np.float32).reshape(1, C)
+open(f"{T}/vec_fortran_spaced.npy", "wb").write(npy_hdr("{'descr': '<f4', 'fortran_order':True, 'shape': (1, %d), }" % C) + v.tobytes())
+# a SAELens cfg.json with a key twice
+sd = f"{T}/sae_cfg_dup_key"; os.makedirs(sd)
+shutil.copy(f"{T}/sae/sae_weights.safetensors", sd)
+open(f"{sd}/cfg.json", "w").write(open(f"{T}/sae/cfg.json").read().rstrip().rstrip("}") + ', "d_sae": 7}')
+EOF
+for k in config.json merges.txt vocab.json model.safetensors; do mkfifo "$T/fifo_${k/./_}/$k"; done
+mkfifo "$T/fifo.h5" "$T/fifo_record.jsonl"
+mkdir -p "$T/sae_fifo" "$T/sae_fifo_w" "$T/a_dir"
+cp "$SAE/sae_weights.safetensors" "$T/sae_fifo/" && mkfifo "$T/sae_fifo/cfg.json"
+cp "$SAE/cfg.json" "$T/sae_fifo_w/" && mkfifo "$T/sae_fifo_w/sae_weights.safetensors"
+
 # ------------------------------------------------------------- runner ---
 fails=0; n=0; xfails=0
 # Cases that fail for a reason already reported (tests/fuzz/FINDINGS.md) and
@@ -344,6 +405,8 @@ bad() {
   elif [ $rc -ne 1 ] && [ $rc -ne 2 ]; then why="exit $rc"
   fi
   [ -z "$why" ] && [ "$lines" -ne 1 ] && why="$lines lines on stderr"
+  # bytes from a hostile file must not reach the terminal raw (ESC sequences, ...)
+  [ -z "$why" ] && LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$IO/stderr" && why="control bytes on stderr"
   if [ -z "$why" ]; then
     local hit=0 alt; IFS='|' read -ra alts <<< "$needle"
     for alt in "${alts[@]}"; do [[ $msg == *"$alt"* ]] && hit=1; done
@@ -552,6 +615,48 @@ bad perplexity_context "--context" - -- perplexity --model "$M" --text-file "$T/
 bad scan_top_zero "--top" "$T/scan/" -- scan --model "$M" --sae "$SAE" --text-file "$T/long.txt" --top 0 -o "$T/scan"
 bad scan_bad_utf8 "bad_utf8.txt" "$T/scan/" -- scan --model "$M" --sae "$SAE" --text-file "$T/bad_utf8.txt" -o "$T/scan"
 bad scan_sae_nan "W_dec" "$T/scan/" -- scan --model "$M" --sae "$T/sae_nan" --text-file "$T/long.txt" -o "$T/scan"
+
+# ---- issue 13: dictionaries that point outside themselves; inputs that are FIFOs, directories, text with NUL
+for v in h5_external_labels:labels h5_external_raw:b_dec h5_external_link:W_dec h5_soft_link:W_dec \
+         h5_virtual:W_dec h5_unknown_filter:W_enc; do
+  bad "${v%%:*}" "${v#*:}" "$O" -- encode --model "$M" --sae "$T/${v%%:*}.h5" "${TXT[@]}" -o "$O"
+done
+bad h5_external_labels_latents "external storage" - -- latents --model "$M" --sae "$T/h5_external_labels.h5" "${TXT[@]}"
+bad h5_external_labels_label "external storage" - -- label "$T/h5_external_labels.h5" --latent 0 --text x
+for k in config.json merges.txt vocab.json model.safetensors; do
+  BADINPUT_TIMEOUT=30 bad "fifo_${k/./_}" "$k" "$O" -- logits --model "$T/fifo_${k/./_}" "${TXT[@]}" -o "$O"
+done
+BADINPUT_TIMEOUT=30 bad fifo_sae_h5 "fifo.h5" "$O" -- encode --model "$M" --sae "$T/fifo.h5" "${TXT[@]}" -o "$O"
+BADINPUT_TIMEOUT=30 bad fifo_sae_cfg "cfg.json" "$O" -- encode --model "$M" --sae "$T/sae_fifo" "${TXT[@]}" -o "$O"
+BADINPUT_TIMEOUT=30 bad fifo_sae_weights "sae_weights.safetensors" "$O" -- encode --model "$M" --sae "$T/sae_fifo_w" "${TXT[@]}" -o "$O"
+BADINPUT_TIMEOUT=30 bad fifo_record "fifo_record.jsonl" "$O" -- logits --model "$M" "${TXT[@]}" -o "$O" --record "$T/fifo_record.jsonl"
+bad dir_text_file "a_dir" "$O" -- logits --model "$M" --text-file "$T/a_dir" -o "$O"
+bad dir_steer_vector "a_dir" "$O" -- logits --model "$M" "${TXT[@]}" --steer-vector "$T/a_dir" --hook blocks.0.hook_resid_pre --scale 2 -o "$O"
+bad dir_prompts "a_dir" - -- compare --model "$M" --sae "$SAE" --latent 1 --vector "$T/vec_good.npy" --prompts "$T/a_dir" --scales 0,2 --max-new-tokens 2
+bad dir_dataset "a_dir" - -- fv --model "$M" --dataset "$T/a_dir" --layer 0 --json
+bad dir_pairs "a_dir" "$V" -- vector --model "$M" --hook blocks.0.hook_resid_pre --pairs "$T/a_dir" -o "$V"
+bad dir_label_from "a_dir" - -- label "$T/dict.h5" --from "$T/a_dir"
+bad nul_text_file "NUL byte at offset 19" "$O" -- logits --model "$M" --text-file "$T/nul.txt" -o "$O"
+bad nul_text_file_tokenize "NUL byte at offset 19" - -- tokenize --model "$M" --text-file "$T/nul.txt"
+bad nul_text_file_encode "NUL byte at offset 19" "$O" -- encode --model "$M" --sae "$SAE" --text-file "$T/nul.txt" -o "$O"
+bad cfg_dup_key "'n_layer' appears twice" "$O" -- logits --model "$T/cfg_dup_key" "${TXT[@]}" -o "$O"
+bad sae_cfg_dup_key "'d_sae' appears twice" "$O" -- encode --model "$M" --sae "$T/sae_cfg_dup_key" "${TXT[@]}" -o "$O"
+bad cfg_bos_range "bos_token_id" "$O" -- logits --model "$T/cfg_bos_range" "${TXT[@]}" -o "$O"
+bad cfg_esc_echo "model_type" "$O" -- logits --model "$T/cfg_esc" "${TXT[@]}" -o "$O"
+bad st_dup_tensor "appears twice" "$O" -- logits --model "$T/st_dup_tensor" "${TXT[@]}" -o "$O"
+bad st_overlap "overlap" "$O" -- logits --model "$T/st_overlap" "${TXT[@]}" -o "$O"
+bad st_header_cap "100 MiB limit" "$O" -- logits --model "$T/st_header_cap" "${TXT[@]}" -o "$O"
+bad vec_fortran_spaced "fortran_order" "$O" -- logits --model "$M" "${TXT[@]}" --steer-vector "$T/vec_fortran_spaced.npy" --hook blocks.0.hook_resid_pre --scale 2 -o "$O"
+bad seed_above_2_64 "--seed" - -- generate --model "$M" "${TXT[@]}" --seed 18446744073709551616
+cp -r "$M" "$T/model_copy"; MSUM=$(sha256sum < "$T/model_copy/model.safetensors")
+bad out_onto_model_input "model.safetensors" - -- logits --model "$T/model_copy" "${TXT[@]}" -o "$T/model_copy/model.safetensors"
+[ "$(sha256sum < "$T/model_copy/model.safetensors")" = "$MSUM" ] || { echo "FAIL out_onto_model_input: the model file changed"; fails=$((fails+1)); }
+rm -rf "$T/model_copy"
+DSUM=$(sha256sum < "$T/dict.h5")
+bad convert_onto_input "dict.h5" - -- convert "$T/dict.h5" -o "$T/dict.h5"
+[ "$(sha256sum < "$T/dict.h5")" = "$DSUM" ] || { echo "FAIL convert_onto_input: dict.h5 changed"; fails=$((fails+1)); }
+bad recon_is_dir "a_dir" "$O" -- encode --model "$M" --sae "$SAE" "${TXT[@]}" -o "$O" --recon "$T/a_dir"
+bad vector_gguf_out_is_dir "a_dir" "$V" -- vector --model "$M" --hook blocks.1.hook_resid_post --positive good --negative bad -o "$V" --gguf-out "$T/a_dir"
 
 echo "$((n - fails - xfails))/$n hostile inputs handled ($xfails known failures)"
 

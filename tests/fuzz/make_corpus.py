@@ -250,6 +250,11 @@ def main():
         write_h5(os.path.join(d, "seed_gated_chunked.h5"), "gated", chunked=True)
         write_h5(os.path.join(d, "seed_fixedstr.h5"), extra={"architecture": np.bytes_(b"standard"),
                                                               "context_size": 128.0})
+        # dictionaries that point outside themselves (external storage and links, soft links, virtual
+        # datasets, a plugin filter): tests/h5_hostile.py; the foreign files go beside the corpus, not in it
+        sys.path.insert(0, os.path.join(ROOT, "tests"))
+        import h5_hostile
+        h5_hostile.make(os.path.join(d, "seed_standard.h5"), d, os.path.join(out, "h5_foreign"))
     for p in fixtures([".h5"]):
         put(d, "fixture_" + os.path.relpath(p, ROOT).replace("/", "_"), open(p, "rb").read())
 

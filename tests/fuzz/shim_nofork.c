@@ -1,10 +1,11 @@
 /* shim_nofork.c - linked into the fuzzed library only. sae_h5.c reads every
- * dictionary first in a forked, time-limited child (h5_probe); forking an
+ * dictionary in a forked, time-limited child (h5_read_forked); forking an
  * ASan process costs ~0.5 s, which would leave the fuzzer at 2 executions a
  * second, and the child's coverage is lost to it. CMakeLists.txt compiles
- * sae_h5.c with -Dfork=saesteer_fuzz_fork, so the probe sees a failed fork
- * and reads the file directly ("cannot probe: read directly"): the fuzzer
- * then drives sae_h5.c's reader and libhdf5 in-process. Set
+ * sae_h5.c with -Dfork=saesteer_fuzz_fork and
+ * -DSAESTEER_H5_INPROCESS_FALLBACK, so the reader sees a failed fork and
+ * reads the file in-process (in the real build a failed fork is an error):
+ * the fuzzer then drives sae_h5.c's reader and libhdf5 in-process. Set
  * FUZZ_H5_PROBE=1 to fork for real. */
 #include <errno.h>
 #include <stdlib.h>
