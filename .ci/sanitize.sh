@@ -20,4 +20,4 @@ export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:dete
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export LSAN_OPTIONS="suppressions=$root/.ci/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 cd "$build"
-nice -n 10 ctest --output-on-failure ${CTEST_ARGS:-}
+nice -n 10 ctest -j"$jobs" --output-on-failure ${CTEST_ARGS:-}

@@ -45,7 +45,8 @@ static int open_sharded(gpt2_model *m, const char *index_path, char *err) {
         return ss_fail(err, SS_EINPUT, "%s: missing object 'weight_map'", index_path);
     }
     int cap = cJSON_GetArraySize(wm);
-    char **names = ss_calloc((size_t)cap, sizeof(char *));
+    char **names = ss_calloc((size_t)(cap ? cap : 1), sizeof(char *));
+    if (!names) { cJSON_Delete(root); return ss_fail(err, SS_ERUNTIME, "%s: out of memory", index_path); }
     int nn = 0;
     for (const cJSON *e = wm->child; e; e = e->next) {
         if (!cJSON_IsString(e) || strchr(e->valuestring, '/') || strstr(e->valuestring, "..")) {
@@ -58,6 +59,7 @@ static int open_sharded(gpt2_model *m, const char *index_path, char *err) {
     }
     if (!rc) {
         m->files = ss_calloc((size_t)(nn ? nn : 1), sizeof(st_file));
+        if (!m->files) rc = ss_fail(err, SS_ERUNTIME, "%s: out of memory", index_path);
         for (int i = 0; i < nn && !rc; i++) {
             char p[8192];
             snprintf(p, sizeof p, "%s/%s", m->dir, names[i]);
@@ -180,7 +182,7 @@ int gpt2_load(gpt2_model **out, const char *dir, char *err) {
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
     if (file_exists(p)) {
         m->files = ss_calloc(1, sizeof(st_file));
-        rc = st_open(&m->files[0], p, err);
+        rc = m->files ? st_open(&m->files[0], p, err) : ss_fail(err, SS_ERUNTIME, "%s: out of memory", p);
         if (!rc) m->n_files = 1;
     } else {
         snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);

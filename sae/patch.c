@@ -81,7 +81,7 @@ static int patch_hook(void *ctx, const gpt2_hook_point *hp, float *act, int T, i
 static double metric(const gpt2_model *m, const patch_spec *sp, const float *row, float *logits) {
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     if (sp->metric == PATCH_LOGDIFF) {
-        /* logits buffer (V >= 2C) doubles as room for the two unembedding rows */
+        /* the logits buffer (max(V, 2C)) holds the two unembedding rows */
         float *a = logits, *w = logits + C;
         gpt2_mat_row(&m->unembed, sp->answer, C, a);
         gpt2_mat_row(&m->unembed, sp->wrong, C, w);
@@ -162,8 +162,8 @@ int patch_run(const gpt2_model *m, const int *clean, const int *corrupted, int T
     pc.clean = ss_malloc2((size_t)L * T, (size_t)C * sizeof(float));
     pc.corr_resid = ss_malloc2((size_t)L * T, (size_t)C * sizeof(float));
     pc.final_row = ss_malloc2((size_t)C, sizeof(float));
-    logits = sp->metric == PATCH_LOGPROB ? ss_malloc2((size_t)V, sizeof(float)) : NULL;
-    if (!r->values || !pc.clean || !pc.corr_resid || !pc.final_row || (sp->metric == PATCH_LOGPROB && !logits)) {
+    logits = ss_malloc2((size_t)(V > 2 * C ? V : 2 * C), sizeof(float));   /* logprob: logits; logdiff: 2 unembedding rows */
+    if (!r->values || !pc.clean || !pc.corr_resid || !pc.final_row || !logits) {
         rc = ss_fail(err, SS_ERUNTIME, "patch: out of memory");
         goto fail;
     }

@@ -47,6 +47,8 @@ import re
 import sys
 import unicodedata
 
+from extra_sources import _b64  # dictd index numbers (base64 digits)
+
 EOT = "<|endoftext|>"
 
 
@@ -193,14 +195,6 @@ def _code(m):
                 mark, letters = mm.group(1), mm.group(2)
             return unicodedata.normalize("NFC", letters[0] + _COMB[mark] + letters[1:])
     return m.group(0)
-
-
-def _b64(s):
-    alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    v = 0
-    for ch in s:
-        v = v * 64 + alpha.index(ch)
-    return v
 
 
 def gcide_clean(entry):
