@@ -369,10 +369,10 @@ static int load_hidden(const sae_opts *o, const sae_dict *d, unsigned char **hid
         return cli_fail(SS_EINPUT, "--densities %s: not a scan's latents.json (no \"latents\" array / \"d_sae\")", o->densities);
     }
     if ((int)ds->valuedouble != S) {
+        int n = (int)ds->valuedouble;   /* read before the tree is freed */
         cJSON_Delete(j);
         free(h);
-        return cli_fail(SS_EINPUT, "--densities %s: a scan of %d latents, but %s has %d", o->densities, (int)ds->valuedouble,
-                        d->path, S);
+        return cli_fail(SS_EINPUT, "--densities %s: a scan of %d latents, but %s has %d", o->densities, n, d->path, S);
     }
     cJSON *it;
     int k = 0;

@@ -771,10 +771,11 @@ static int labels_from_neuronpedia(sae_dict *d, const char *path, const char *wa
         else if (ly && strcmp(ly, first_layer)) several = 1;
         k++;
     }
-    if (several && !want_layer) {
+    if (several && !want_layer) {   /* the message first: first_layer points into root */
+        rc = cli_fail(SS_EINPUT, "--from-neuronpedia %s: records of several layers (e.g. \"%.40s\"); pick one with --layer ID",
+                      path, first_layer);
         cJSON_Delete(root);
-        return cli_fail(SS_EINPUT, "--from-neuronpedia %s: records of several layers (e.g. \"%.40s\"); pick one with --layer ID", path,
-                        first_layer);
+        return rc;
     }
     unsigned char *seen = calloc((size_t)d->d_sae, 1);
     if (!seen) { cJSON_Delete(root); return cli_fail(SS_ERUNTIME, "out of memory"); }

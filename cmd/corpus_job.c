@@ -253,8 +253,9 @@ int cjob_read_part(const char *path, cJSON **hdr, unsigned char **payload, size_
         return cli_fail(SS_EINPUT, "%s: part file version not supported (this saesteer reads version %d)", path, CJOB_PART_VERSION);
     }
     if (pb->valuedouble != (double)(n - off)) {
+        double want = pb->valuedouble;   /* read before the tree is freed */
         cJSON_Delete(j); free(buf);
-        return cli_fail(SS_EINPUT, "%s: truncated: %zu payload bytes, header says %.0f", path, n - off, pb->valuedouble);
+        return cli_fail(SS_EINPUT, "%s: truncated: %zu payload bytes, header says %.0f", path, n - off, want);
     }
     char got[65];
     ss_sha256 h;
