@@ -47,7 +47,7 @@ import re
 import sys
 import unicodedata
 
-from extra_sources import _b64  # dictd index numbers (base64 digits)
+from extra_sources import dictd_entries  # the dictd index walk shared with the extra sources
 
 EOT = "<|endoftext|>"
 
@@ -218,26 +218,11 @@ def gcide_clean(entry):
 
 
 def gcide_docs(gdir):
-    index = os.path.join(gdir, "gcide.index")
-    data = os.path.join(gdir, "gcide.dict.dz")
-    import gzip
-    with gzip.open(data, "rb") as fh:
-        blob = fh.read()
-    seen = set()
-    with open(index, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) < 3 or parts[0].startswith("00-") or parts[0].startswith("00database"):
-                continue
-            off, ln = _b64(parts[1]), _b64(parts[2])
-            if (off, ln) in seen:
-                continue
-            seen.add((off, ln))
-            entry = blob[off:off + ln].decode("utf-8", errors="replace")
-            paras = gcide_clean(entry)
-            if sum(len(p) for p in paras) < 40:
-                continue
-            yield "gcide", "%d" % off, paras
+    for off, entry in dictd_entries(os.path.join(gdir, "gcide")):
+        paras = gcide_clean(entry)
+        if sum(len(p) for p in paras) < 40:
+            continue
+        yield "gcide", "%d" % off, paras
 
 
 def fact_docs(path):

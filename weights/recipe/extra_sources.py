@@ -302,12 +302,12 @@ def _b64(s):
     return v
 
 
-def dictd_docs(source, base, min_chars=40):
-    index, data = base + ".index", base + ".dict.dz"
-    with gzip.open(data, "rb") as fh:
+def dictd_entries(base):
+    """(offset, entry text) of every distinct entry of the dictd files BASE.index / BASE.dict.dz."""
+    with gzip.open(base + ".dict.dz", "rb") as fh:
         blob = fh.read()
     seen = set()
-    with open(index, encoding="utf-8", errors="replace") as fh:
+    with open(base + ".index", encoding="utf-8", errors="replace") as fh:
         for line in fh:
             parts = line.rstrip("\n").split("\t")
             if len(parts) < 3 or parts[0].startswith("00-") or parts[0].startswith("00database"):
@@ -316,14 +316,18 @@ def dictd_docs(source, base, min_chars=40):
             if (off, ln) in seen:
                 continue
             seen.add((off, ln))
-            entry = blob[off:off + ln].decode("utf-8", errors="replace").replace("\r", "")
-            entry = entry.replace("{", "").replace("}", "")
-            # dictionary entries are prose wrapped with ragged indentation: join the lines of each
-            # blank-line separated block (no code blocks here)
-            paras = [re.sub(r"\s+", " ", b).strip() for b in re.split(r"\n\s*\n", entry)]
-            paras = [p for p in paras if p]
-            if sum(len(p) for p in paras) >= min_chars:
-                yield source, "%d" % off, paras
+            yield off, blob[off:off + ln].decode("utf-8", errors="replace")
+
+
+def dictd_docs(source, base, min_chars=40):
+    for off, entry in dictd_entries(base):
+        entry = entry.replace("\r", "").replace("{", "").replace("}", "")
+        # dictionary entries are prose wrapped with ragged indentation: join the lines of each
+        # blank-line separated block (no code blocks here)
+        paras = [re.sub(r"\s+", " ", b).strip() for b in re.split(r"\n\s*\n", entry)]
+        paras = [p for p in paras if p]
+        if sum(len(p) for p in paras) >= min_chars:
+            yield source, "%d" % off, paras
 
 
 # ---------------------------------------------------------------- all of them
